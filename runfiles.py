@@ -1,0 +1,299 @@
+"""The run directory: checking options, starting or resuming a run, metrics and plots.
+
+`train.py` calls `open_run(args)`, which refuses bad input *before* anything is
+written (so a mistake never damages an earlier run), then either creates a
+new run directory or restores one from its newest intact checkpoint.
+`Run` holds everything the training loop changes; `Run.state()` is what a
+checkpoint saves, so the two stay in step.
+"""
+import csv
+import fcntl
+import io
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+import checkpoint
+from defDATA import DataError, load_cifar10, parse_classes
+from defGAN import MODEL_DEFAULTS, build_models, build_optimizer_state, define_gan
+
+# The options that define a run, stored in config.json. Model options come
+# from defGAN; the rest are the classic tutorial's training settings.
+RUN_DEFAULTS = dict(MODEL_DEFAULTS, batch_size=128, lr=2e-4, beta1=0.5, seed=0,
+                    classes=None, flip=False, steps_per_epoch=None, data=None)
+# Options that may differ when resuming: where the data lives is not part of the model.
+RESUME_MAY_CHANGE = {"data"}
+STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
+METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["seconds", "it_per_s"]
+FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
+CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
+MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
+
+
+class RunError(Exception):
+    """Bad input or an unusable run directory, described in one line."""
+
+
+class Run:
+    """Everything the training loop reads and changes, in one place."""
+
+    def __init__(self, run_dir, config, generator, discriminator, gan, fixed_noise, args):
+        self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
+        self.generator, self.discriminator, self.gan = generator, discriminator, gan
+        self.target_epochs, self.keep, self.checkpoint_every = args.epochs, args.keep, args.checkpoint_every
+        self.epoch = self.step = self.epoch_steps = 0  # finished epochs, total steps, steps into this epoch
+        self.epoch_sums, self.history = {}, []  # running sums of this epoch; one metrics row per epoch
+        self.window_sums, self.window_steps, self.curve = {}, 0, []  # the finer-grained loss curve
+
+    def record(self, stats):
+        """Add one step's statistics to the epoch's sums and to the loss curve."""
+        self.window_steps += 1
+        for key, value in stats.items():
+            self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+            self.window_sums[key] = self.window_sums.get(key, 0.0) + value
+        if self.window_steps == CURVE_EVERY:
+            point = {key: value / CURVE_EVERY for key, value in self.window_sums.items()}
+            self.curve.append(dict(point, step=self.step))
+            self.window_sums, self.window_steps = {}, 0
+
+    def steps_per_epoch(self, image_count):
+        full = image_count // (self.config["batch_size"] // 2)  # half a batch of real images per step
+        return min(full, self.config["steps_per_epoch"] or full)
+
+    def random_state_variables(self):
+        """The state of Keras' random layers (dropout masks). Weight files do not
+        hold it, so the checkpoint's state.json does: without it a resumed run
+        would draw different dropout masks than an uninterrupted one."""
+        return [v for v in self.gan.variables if "seed_generator_state" in v.path]
+
+    def state(self):
+        return {"epoch": self.epoch, "step": self.step, "epoch_steps": self.epoch_steps,
+                "epoch_sums": self.epoch_sums, "history": self.history, "config": self.config,
+                "window_sums": self.window_sums, "window_steps": self.window_steps, "curve": self.curve,
+                "random_state": [v.numpy().tolist() for v in self.random_state_variables()]}
+
+    def restore(self, state):
+        self.epoch, self.step, self.epoch_steps = state["epoch"], state["step"], state["epoch_steps"]
+        self.epoch_sums, self.history = state["epoch_sums"], state["history"]
+        self.window_sums, self.window_steps, self.curve = state["window_sums"], state["window_steps"], state["curve"]
+        for variable, value in zip(self.random_state_variables(), state["random_state"]):
+            variable.assign(value)
+
+
+def check_numbers(args):
+    """Refuse nonsense values with a message naming the flag."""
+    rules = [("--epochs", args.epochs, args.epochs > 0, "must be at least 1"),
+             ("--keep", args.keep, args.keep >= 1, "must be at least 1"),
+             ("--checkpoint-every", args.checkpoint_every, args.checkpoint_every >= 0, "must be 0 or more"),
+             ("--steps-per-epoch", args.steps_per_epoch, args.steps_per_epoch is None or args.steps_per_epoch > 0, "must be at least 1"),
+             ("--batch-size", args.batch_size, args.batch_size is None or (args.batch_size >= 2 and args.batch_size % 2 == 0),
+              "must be an even number of at least 2 (half real, half generated images)"),
+             ("--latent-dim", args.latent_dim, args.latent_dim is None or args.latent_dim > 0, "must be at least 1"),
+             ("--width", args.width, args.width is None or args.width > 0, "must be positive"),
+             ("--lr", args.lr, args.lr is None or args.lr > 0, "must be positive"),
+             ("--beta1", args.beta1, args.beta1 is None or 0 <= args.beta1 < 1, "must be in [0, 1)")]
+    for flag, value, ok, rule in rules:
+        if not ok:
+            raise RunError(f"{flag} {value}: {rule}")
+
+
+def given_options(args):
+    """The run-defining options the user actually typed (None = not given)."""
+    given = {key: getattr(args, key) for key in RUN_DEFAULTS if getattr(args, key, None) is not None}
+    if given.get("classes") is not None:
+        try:
+            given["classes"] = parse_classes(given["classes"])
+        except DataError as error:
+            raise RunError(str(error)) from None
+    return given
+
+
+def read_config(run_dir):
+    path = os.path.join(run_dir, "config.json")
+    try:
+        with open(path, encoding="utf-8") as file_object:
+            return json.load(file_object)
+    except FileNotFoundError:
+        raise RunError(f"--resume {run_dir}: holds no run (no config.json)") from None
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable ({error})") from None
+
+
+def resume_config(args):
+    """Config of the run to resume; a typed option that contradicts it is an error."""
+    config = read_config(args.resume)
+    for key, value in given_options(args).items():
+        if key not in RESUME_MAY_CHANGE and value != config.get(key):
+            flag = "--" + key.replace("_", "-")
+            raise RunError(f"{flag} {value} differs from the run's {config.get(key)} in {args.resume}/config.json; "
+                           "a resumed run keeps its config (start a new run to change it)")
+        config[key] = value
+    return config
+
+
+def check_new_run_dir(run_dir, overwrite):
+    """Refuse to clobber an existing run, and make sure we can write here."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunError(f"--out {run_dir}: exists and is not a folder")
+    existed = os.path.isdir(run_dir)
+    if existed and os.listdir(run_dir):
+        if not overwrite:
+            raise RunError(f"--out {run_dir}: already exists and is not empty "
+                           "(use --resume to continue it, or --overwrite to replace it)")
+        if not os.path.exists(os.path.join(run_dir, "config.json")):
+            raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run (no config.json)")
+    # The only sure test of "can we write here" is to try, so create the folder
+    # and a probe file, then remove what we made: nothing is left if a later
+    # check fails.
+    probe = os.path.join(run_dir, ".write-probe")
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with open(probe, "w") as file_object:
+            file_object.write("probe")
+        os.remove(probe)
+        free = shutil.disk_usage(run_dir).free
+    except OSError as error:
+        raise RunError(f"--out {run_dir}: not writable ({error.strerror})") from None
+    finally:
+        if not existed and os.path.isdir(run_dir) and not os.listdir(run_dir):
+            os.rmdir(run_dir)
+    if free < MIN_FREE_BYTES:
+        raise RunError(f"--out {run_dir}: only {free >> 20} MB free on that disk, "
+                       f"a run needs at least {MIN_FREE_BYTES >> 20} MB")
+
+
+def remove_stale_temporaries(run_dir):
+    """Delete half-written files that a killed run left behind (never real files)."""
+    for folder, subfolders, names in os.walk(run_dir):
+        for name in [name for name in subfolders if name.startswith(".tmp-")]:
+            shutil.rmtree(os.path.join(folder, name))
+            subfolders.remove(name)
+        for name in [name for name in names if name.startswith(".tmp-")]:
+            os.remove(os.path.join(folder, name))
+
+
+def lock_run_dir(run_dir):
+    """Hold an exclusive lock on the run directory while training.
+
+    Two trainers writing one run directory would interleave their checkpoints.
+    The operating system drops the lock when the process ends, even on a kill.
+    """
+    lock = open(os.path.join(run_dir, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunError(f"{run_dir}: another train.py is training in this run directory right now") from None
+    return lock
+
+
+def load_images(config, dry_run):
+    try:
+        images, _ = load_cifar10(config["data"], classes=config["classes"])
+    except DataError as error:
+        raise RunError(str(error)) from None
+    if dry_run:
+        images = images[:256]
+    if config["batch_size"] // 2 > len(images):
+        raise RunError(f"--batch-size {config['batch_size']}: needs {config['batch_size'] // 2} real images per step, "
+                       f"but there are only {len(images)}")
+    return images
+
+
+def open_run(args):
+    """Validate everything, then start a new run or resume one. Returns (Run, images)."""
+    check_numbers(args)
+    if args.dry_run:
+        args.epochs, args.steps_per_epoch = 2, 2
+        args.batch_size = min(args.batch_size or 32, 32)
+        args.out = args.out or tempfile.mkdtemp(prefix="gan-dry-run-")
+    lock = None
+    if args.resume:
+        config, run_dir = resume_config(args), args.resume
+        lock = lock_run_dir(run_dir)
+        found = checkpoint.find_latest_checkpoint(run_dir)
+        if found is None:
+            raise RunError(f"--resume {run_dir}: no intact checkpoint in {run_dir}/checkpoints")
+        if args.epochs <= found[1]["epoch"]:
+            raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
+    else:
+        config, run_dir = dict(RUN_DEFAULTS, **given_options(args)), args.out or "runs/cifar10"
+        check_new_run_dir(run_dir, args.overwrite)
+        if args.overwrite and os.path.isdir(run_dir):
+            lock_run_dir(run_dir).close()  # never delete a run that is training right now
+    images = load_images(config, args.dry_run)
+    run = start_run(run_dir, config, args, found if args.resume else None)
+    run.lock = lock or lock_run_dir(run_dir)
+    return run, images
+
+
+def start_run(run_dir, config, args, found):
+    """Seed everything, build the networks, and create or restore the run's files."""
+    import keras
+    import tensorflow as tf
+
+    # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
+    keras.utils.set_random_seed(config["seed"])
+    tf.config.experimental.enable_op_determinism()
+    generator, discriminator = build_models(config)
+    gan = define_gan(generator, discriminator, config["lr"], config["beta1"])
+    if found is None:
+        if os.path.isdir(run_dir) and args.overwrite:
+            shutil.rmtree(run_dir)
+        os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
+        noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
+        fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
+        checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
+        run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
+        print(f"new run in {run_dir} (config.json written)", flush=True)
+        return run
+    path, state, fixed_noise = found
+    remove_stale_temporaries(run_dir)
+    build_optimizer_state(discriminator, gan)
+    gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
+    run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
+    run.restore(state)
+    write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
+    print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
+    return run
+
+
+def write_metrics(run_dir, history):
+    """Rewrite metrics.csv (atomically) from the in-memory history."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    checkpoint.atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
+
+
+def plot_losses(run, path):
+    """Loss curves (top) and discriminator accuracies (bottom) against training steps."""
+    import matplotlib
+    matplotlib.use("Agg")  # draw to files; no display needed
+    import matplotlib.pyplot as plt
+
+    points = run.curve or run.history  # very short runs have no curve points yet
+    steps = [point["step"] for point in points]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key in ("d_loss_real", "d_loss_fake", "g_loss"):
+        top.plot(steps, [point[key] for point in points], label=key)
+    top.set_ylabel("loss (binary cross-entropy)")
+    top.set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if run.curve else "epoch averages")
+    for key in ("d_acc_real", "d_acc_fake"):
+        bottom.plot(steps, [point[key] for point in points], label=key)
+    bottom.set(xlabel="training step", ylabel="discriminator accuracy", ylim=(-0.05, 1.05))
+    for axes in (top, bottom):
+        for row in run.history:
+            axes.axvline(row["step"], color="grey", linestyle=":", linewidth=0.8)
+        axes.legend(loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)
+
+
+def resume_command(run_dir):
+    return f"python train.py --resume {run_dir}"

@@ -1,0 +1,136 @@
+"""Bad input is refused up front: one clear line, non-zero exit, existing files untouched."""
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import TINY, run_script
+
+
+def tree_digest(folder):
+    """{relative path: sha256} of every file below folder."""
+    digests = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as file_object:
+                digests[os.path.relpath(path, folder)] = hashlib.sha256(file_object.read()).hexdigest()
+    return digests
+
+
+@pytest.fixture(scope="module")
+def finished_run(real_archive, tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("bad") / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "1",
+                        "--steps-per-epoch", "2", *TINY)
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def refused(arguments, message, watched, script="train.py"):
+    before = tree_digest(watched)
+    result = run_script(script, *arguments)
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert lines and message in lines[-1], result.stderr[-1500:]
+    assert not any("Traceback" in line for line in lines)
+    assert tree_digest(watched) == before, "a refused command changed existing files"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--lr", "0"], "--lr 0.0: must be positive"),
+    (["--lr", "-0.1"], "--lr -0.1: must be positive"),
+    (["--batch-size", "100000"], "--batch-size 100000: needs 50000 real images per step"),
+    (["--batch-size", "7"], "--batch-size 7: must be an even number"),
+    (["--classes", "zebra"], "--classes: unknown class 'zebra'"),
+])
+def test_nonsense_values(real_archive, finished_run, tmp_path, arguments, message):
+    refused(["--data", real_archive, "--out", str(tmp_path / "new"), *arguments], message, finished_run)
+    assert not os.path.exists(tmp_path / "new")  # nothing created for a refused run
+
+
+def test_existing_run_needs_resume_or_overwrite(real_archive, finished_run):
+    refused(["--data", real_archive, "--out", finished_run, *TINY], "already exists and is not empty", finished_run)
+
+
+def test_resume_of_a_folder_without_a_run(real_archive, finished_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    refused(["--resume", str(tmp_path / "empty")], "holds no run", finished_run)
+
+
+def test_resume_with_a_different_architecture(real_archive, finished_run):
+    refused(["--resume", finished_run, "--latent-dim", "32"], "--latent-dim 32 differs from the run's 16", finished_run)
+
+
+def test_resume_that_asks_for_no_more_epochs(real_archive, finished_run):
+    refused(["--resume", finished_run, "--epochs", "1"], "the run already has 1 epochs", finished_run)
+
+
+def test_unwritable_output(real_archive, finished_run, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    refused(["--data", real_archive, "--out", str(blocker / "run")], "not writable", finished_run)
+    refused(["--data", real_archive, "--out", str(blocker)], "exists and is not a folder", finished_run)
+
+
+def test_full_disk_is_refused_before_training(tmp_path, monkeypatch):
+    import runfiles
+    monkeypatch.setattr(runfiles.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 10))
+    with pytest.raises(runfiles.RunError, match="MB free on that disk"):
+        runfiles.check_new_run_dir(str(tmp_path / "run"), overwrite=False)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_bad_data_path(finished_run, tmp_path):
+    refused(["--data", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "new")],
+            "no such file or directory", finished_run)
+
+
+def test_samples_refuses_an_incompatible_run(finished_run, tmp_path):
+    copy = str(tmp_path / "copy")
+    shutil.copytree(finished_run, copy)
+    with open(os.path.join(copy, "config.json")) as file_object:
+        config = json.load(file_object)
+    config["latent_dim"] = 99
+    with open(os.path.join(copy, "config.json"), "w") as file_object:
+        json.dump(config, file_object)
+    refused([copy], "does not match the generator described by config.json", copy, script="samples.py")
+    os.remove(os.path.join(copy, "generator.weights.h5"))
+    refused([copy], "generator.weights.h5: missing", copy, script="samples.py")
+    refused([str(tmp_path)], "no config.json here", copy, script="samples.py")
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys):
+    """An injected NaN in D's weights: the run stops with exit code 3 and the message."""
+    import train
+    import runfiles
+    from checkpoint import find_latest_checkpoint
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(finished_run, run_dir)
+    checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
+    args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
+    run, images = runfiles.open_run(args)
+    weights = run.discriminator.get_weights()
+    weights[0][...] = np.nan
+    run.discriminator.set_weights(weights)
+    with pytest.raises(SystemExit) as stopped:
+        train.train(run, images, stop=type("NoStop", (), {"requested": False})())
+    assert stopped.value.code == train.NAN_EXIT_CODE
+    message = capsys.readouterr().out
+    assert "diverged at step 2: the discriminator loss is not finite" in message and "learning rate" in message
+    assert tree_digest(os.path.join(run_dir, "checkpoints")) == checkpoints_before
+    assert find_latest_checkpoint(run_dir)[1]["step"] == 2
+
+
+def test_a_run_directory_has_one_trainer_at_a_time(tmp_path):
+    import runfiles
+    first = runfiles.lock_run_dir(str(tmp_path))
+    with pytest.raises(runfiles.RunError, match="another train.py is training in this run directory"):
+        runfiles.lock_run_dir(str(tmp_path))
+    first.close()  # the trainer ended: the directory is free again
+    runfiles.lock_run_dir(str(tmp_path)).close()

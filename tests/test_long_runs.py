@@ -1,0 +1,136 @@
+"""Runs you can leave alone: exact resume, kills at any moment, Ctrl-C, divergence."""
+import csv
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import matplotlib.image
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY, run_script
+
+STEPS = ["--steps-per-epoch", "4"]
+
+
+def weights_of(path):
+    """{dataset name: array} of an .h5 weights file."""
+    arrays = {}
+    with h5py.File(path, "r") as file_object:
+        file_object.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                               if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def latest_state_weights(run_dir):
+    return weights_of(sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))[-1] + "/state.weights.h5")
+
+
+def metric_rows(run_dir):
+    """metrics.csv without the timing columns, which differ between runs."""
+    with open(os.path.join(run_dir, "metrics.csv")) as file_object:
+        return [{k: v for k, v in row.items() if k not in ("seconds", "it_per_s")} for row in csv.DictReader(file_object)]
+
+
+def assert_same_training(run_a, run_b):
+    a, b = latest_state_weights(run_a), latest_state_weights(run_b)
+    assert a.keys() == b.keys() and len(a) > 10  # G, D and both optimizers' slots
+    for name in a:
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+    assert metric_rows(run_a) == metric_rows(run_b)
+
+
+def train(data, run_dir, *extra):
+    result = run_script("train.py", "--data", data, "--out", run_dir, *TINY, *STEPS, *extra)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def straight(real_archive, tmp_path_factory):
+    """Reference: 3 epochs without interruption."""
+    run_dir = str(tmp_path_factory.mktemp("straight") / "run")
+    train(real_archive, run_dir, "--epochs", "3")
+    return run_dir
+
+
+def test_resume_equals_an_uninterrupted_run(real_archive, straight, tmp_path):
+    run_dir = str(tmp_path / "run")
+    train(real_archive, run_dir, "--epochs", "1")
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "3", "--data", real_archive)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming" in result.stdout
+    assert_same_training(straight, run_dir)  # bit-identical on CPU with op determinism
+    assert len(metric_rows(run_dir)) == 3
+
+
+def start_training(data, run_dir, *extra):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "train.py", "--data", data, "--out", run_dir, *TINY, *STEPS, *extra],
+                            cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(path, process, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert process.poll() is None and time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_sigint_saves_a_resumable_checkpoint_and_exits_0(real_archive, straight, tmp_path):
+    run_dir = str(tmp_path / "run")
+    process = start_training(real_archive, run_dir, "--epochs", "3")
+    wait_for(os.path.join(run_dir, "checkpoints", "step-00000004"), process)  # epoch 1 done
+    time.sleep(0.3)  # now somewhere inside epoch 2 (or at its end)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert f"resume with: python train.py --resume {run_dir}" in output
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "3", "--data", real_archive)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_same_training(straight, run_dir)  # stopping anywhere loses nothing
+
+
+def every_file_parses(run_dir):
+    with open(os.path.join(run_dir, "config.json")) as file_object:
+        json.load(file_object)
+    for path in glob.glob(os.path.join(run_dir, "**", "*.png"), recursive=True):
+        if not os.path.basename(path).startswith(".tmp-"):
+            matplotlib.image.imread(path)
+    for path in glob.glob(os.path.join(run_dir, "*.weights.h5")):
+        weights_of(path)
+    if os.path.exists(os.path.join(run_dir, "metrics.csv")):
+        metric_rows(run_dir)
+
+
+def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path):
+    from checkpoint import find_latest_checkpoint
+
+    run_dir = str(tmp_path / "run")
+    train(real_archive, run_dir, "--epochs", "1")
+    last_step = 4
+    rng = np.random.default_rng(0)
+    for kill in range(20):
+        # A checkpoint every step makes many kills land while one is being written.
+        process = start_training(real_archive, run_dir, "--resume", run_dir, "--epochs", "30", "--checkpoint-every", "1")
+        time.sleep(rng.uniform(2.0, 9.0))
+        process.kill()
+        process.wait()
+        every_file_parses(run_dir)
+        found = find_latest_checkpoint(run_dir, report=lambda message: None)
+        assert found is not None, f"no intact checkpoint after kill {kill}"
+        assert found[1]["step"] >= last_step, "a kill lost work that had been checkpointed"
+        last_step = found[1]["step"]
+    assert last_step > 4, "the kills never let training progress"
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "30", "--data", real_archive)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not glob.glob(os.path.join(run_dir, "**", ".tmp-*"), recursive=True)
+    assert len(metric_rows(run_dir)) == 30
+    assert [int(r["epoch"]) for r in metric_rows(run_dir)] == list(range(1, 31))

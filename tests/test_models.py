@@ -1,0 +1,46 @@
+"""The two networks: shapes, output ranges and parameter counts."""
+import numpy as np
+import pytest
+
+from defGAN import build_models
+from discri_keras import define_discriminator, scaled
+from gene_keras import define_generator
+
+
+def conv_params(kernel, channels_in, channels_out):
+    return kernel * kernel * channels_in * channels_out + channels_out
+
+
+def expected_generator_params(latent_dim, width):
+    base, up = scaled(256, width), scaled(128, width)
+    return ((latent_dim + 1) * 16 * base + conv_params(4, base, up)
+            + 2 * conv_params(4, up, up) + conv_params(3, up, 3))
+
+
+def expected_discriminator_params(width):
+    c64, c128, c256 = scaled(64, width), scaled(128, width), scaled(256, width)
+    return (conv_params(3, 3, c64) + conv_params(3, c64, c128) + conv_params(3, c128, c128)
+            + conv_params(3, c128, c256) + 16 * c256 + 1)
+
+
+def test_classic_parameter_counts_match_the_tutorial():
+    # The widely copied Keras CIFAR-10 tutorial prints these totals in its model summaries.
+    assert define_generator(100).count_params() == 1_466_115
+    assert define_discriminator().count_params() == 522_497
+
+
+@pytest.mark.parametrize("latent_dim, width", [(100, 1.0), (16, 0.125), (64, 0.5)])
+def test_parameter_counts_follow_the_layer_formulas(latent_dim, width):
+    assert define_generator(latent_dim, width).count_params() == expected_generator_params(latent_dim, width)
+    assert define_discriminator(width).count_params() == expected_discriminator_params(width)
+
+
+def test_shapes_and_ranges():
+    generator, discriminator = build_models({"latent_dim": 16, "width": 0.25})
+    # Large noise drives tanh into saturation: outputs must still stay within [-1, 1].
+    noise = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32) * 50
+    images = generator.predict_on_batch(noise)
+    assert images.shape == (5, 32, 32, 3)
+    assert images.min() >= -1.0 and images.max() <= 1.0 and images.std() > 0
+    scores = discriminator.predict_on_batch(images)
+    assert scores.shape == (5, 1) and np.all((scores > 0) & (scores < 1))
