@@ -6,9 +6,7 @@ new run directory or restores one from its newest intact checkpoint.
 `Run` holds everything the training loop changes; `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
-import csv
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -17,6 +15,7 @@ import tempfile
 import numpy as np
 
 import checkpoint
+from progress import CURVE_EVERY, write_metrics
 from defDATA import DataError, load_cifar10, parse_classes
 from defGAN import MODEL_DEFAULTS, build_models, build_optimizer_state, define_gan
 
@@ -26,10 +25,7 @@ RUN_DEFAULTS = dict(MODEL_DEFAULTS, batch_size=128, lr=2e-4, beta1=0.5, seed=0,
                     classes=None, flip=False, steps_per_epoch=None, data=None)
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data"}
-STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
-METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["seconds", "it_per_s"]
 FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
-CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
 
 
@@ -44,6 +40,7 @@ class Run:
         self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
         self.generator, self.discriminator, self.gan = generator, discriminator, gan
         self.target_epochs, self.keep, self.checkpoint_every = args.epochs, args.keep, args.checkpoint_every
+        self.eval_every, self.evaluator, self.best_fd = args.eval_every, None, None
         self.epoch = self.step = self.epoch_steps = 0  # finished epochs, total steps, steps into this epoch
         self.epoch_sums, self.history = {}, []  # running sums of this epoch; one metrics row per epoch
         self.window_sums, self.window_steps, self.curve = {}, 0, []  # the finer-grained loss curve
@@ -73,12 +70,14 @@ class Run:
         return {"epoch": self.epoch, "step": self.step, "epoch_steps": self.epoch_steps,
                 "epoch_sums": self.epoch_sums, "history": self.history, "config": self.config,
                 "window_sums": self.window_sums, "window_steps": self.window_steps, "curve": self.curve,
+                "best_fd": self.best_fd,
                 "random_state": [v.numpy().tolist() for v in self.random_state_variables()]}
 
     def restore(self, state):
         self.epoch, self.step, self.epoch_steps = state["epoch"], state["step"], state["epoch_steps"]
         self.epoch_sums, self.history = state["epoch_sums"], state["history"]
         self.window_sums, self.window_steps, self.curve = state["window_sums"], state["window_steps"], state["curve"]
+        self.best_fd = state.get("best_fd")  # absent in checkpoints of older versions
         for variable, value in zip(self.random_state_variables(), state["random_state"]):
             variable.assign(value)
 
@@ -88,6 +87,8 @@ def check_numbers(args):
     rules = [("--epochs", args.epochs, args.epochs > 0, "must be at least 1"),
              ("--keep", args.keep, args.keep >= 1, "must be at least 1"),
              ("--checkpoint-every", args.checkpoint_every, args.checkpoint_every >= 0, "must be 0 or more"),
+             ("--eval-every", args.eval_every, args.eval_every >= 0, "must be 0 or more"),
+             ("--eval-samples", args.eval_samples, args.eval_samples >= 2, "must be at least 2"),
              ("--steps-per-epoch", args.steps_per_epoch, args.steps_per_epoch is None or args.steps_per_epoch > 0, "must be at least 1"),
              ("--batch-size", args.batch_size, args.batch_size is None or (args.batch_size >= 2 and args.batch_size % 2 == 0),
               "must be an even number of at least 2 (half real, half generated images)"),
@@ -138,8 +139,7 @@ def check_new_run_dir(run_dir, overwrite):
     """Refuse to clobber an existing run, and make sure we can write here."""
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise RunError(f"--out {run_dir}: exists and is not a folder")
-    existed = os.path.isdir(run_dir)
-    if existed and os.listdir(run_dir):
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
         if not overwrite:
             raise RunError(f"--out {run_dir}: already exists and is not empty "
                            "(use --resume to continue it, or --overwrite to replace it)")
@@ -148,6 +148,10 @@ def check_new_run_dir(run_dir, overwrite):
     # The only sure test of "can we write here" is to try, so create the folder
     # and a probe file, then remove what we made: nothing is left if a later
     # check fails.
+    created, folder = [], os.path.abspath(run_dir)  # folders the probe creates, deepest first
+    while not os.path.exists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
     probe = os.path.join(run_dir, ".write-probe")
     try:
         os.makedirs(run_dir, exist_ok=True)
@@ -158,8 +162,9 @@ def check_new_run_dir(run_dir, overwrite):
     except OSError as error:
         raise RunError(f"--out {run_dir}: not writable ({error.strerror})") from None
     finally:
-        if not existed and os.path.isdir(run_dir) and not os.listdir(run_dir):
-            os.rmdir(run_dir)
+        for folder in created:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
     if free < MIN_FREE_BYTES:
         raise RunError(f"--out {run_dir}: only {free >> 20} MB free on that disk, "
                        f"a run needs at least {MIN_FREE_BYTES >> 20} MB")
@@ -203,14 +208,21 @@ def load_images(config, dry_run):
     return images
 
 
-def open_run(args):
-    """Validate everything, then start a new run or resume one. Returns (Run, images)."""
+class Plan:
+    """What check_run decided: where, with which config, from which checkpoint."""
+
+    def __init__(self, run_dir, config, found, images, lock):
+        self.run_dir, self.config, self.found, self.images, self.lock = run_dir, config, found, images, lock
+
+
+def check_run(args):
+    """Validate everything and load the data; writes nothing. Returns a Plan."""
     check_numbers(args)
     if args.dry_run:
         args.epochs, args.steps_per_epoch = 2, 2
         args.batch_size = min(args.batch_size or 32, 32)
         args.out = args.out or tempfile.mkdtemp(prefix="gan-dry-run-")
-    lock = None
+    lock, found = None, None
     if args.resume:
         config, run_dir = resume_config(args), args.resume
         lock = lock_run_dir(run_dir)
@@ -224,17 +236,15 @@ def open_run(args):
         check_new_run_dir(run_dir, args.overwrite)
         if args.overwrite and os.path.isdir(run_dir):
             lock_run_dir(run_dir).close()  # never delete a run that is training right now
-    images = load_images(config, args.dry_run)
-    run = start_run(run_dir, config, args, found if args.resume else None)
-    run.lock = lock or lock_run_dir(run_dir)
-    return run, images
+    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock)
 
 
-def start_run(run_dir, config, args, found):
+def start_run(plan, args):
     """Seed everything, build the networks, and create or restore the run's files."""
     import keras
     import tensorflow as tf
 
+    run_dir, config, found = plan.run_dir, plan.config, plan.found
     # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
@@ -248,6 +258,7 @@ def start_run(run_dir, config, args, found):
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
         run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
+        run.lock = lock_run_dir(run_dir)
         print(f"new run in {run_dir} (config.json written)", flush=True)
         return run
     path, state, fixed_noise = found
@@ -256,43 +267,10 @@ def start_run(run_dir, config, args, found):
     gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
     run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
     run.restore(state)
+    run.lock = plan.lock
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
     print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
     return run
-
-
-def write_metrics(run_dir, history):
-    """Rewrite metrics.csv (atomically) from the in-memory history."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    checkpoint.atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
-
-
-def plot_losses(run, path):
-    """Loss curves (top) and discriminator accuracies (bottom) against training steps."""
-    import matplotlib
-    matplotlib.use("Agg")  # draw to files; no display needed
-    import matplotlib.pyplot as plt
-
-    points = run.curve or run.history  # very short runs have no curve points yet
-    steps = [point["step"] for point in points]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for key in ("d_loss_real", "d_loss_fake", "g_loss"):
-        top.plot(steps, [point[key] for point in points], label=key)
-    top.set_ylabel("loss (binary cross-entropy)")
-    top.set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if run.curve else "epoch averages")
-    for key in ("d_acc_real", "d_acc_fake"):
-        bottom.plot(steps, [point[key] for point in points], label=key)
-    bottom.set(xlabel="training step", ylabel="discriminator accuracy", ylim=(-0.05, 1.05))
-    for axes in (top, bottom):
-        for row in run.history:
-            axes.axvline(row["step"], color="grey", linestyle=":", linewidth=0.8)
-        axes.legend(loc="upper right")
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=80)
-    plt.close(figure)
 
 
 def resume_command(run_dir):

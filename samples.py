@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from defDATA import unscale_images
+from defGAN import build_models
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
 
@@ -47,8 +48,6 @@ def save_grid(images, path, columns):
 
 def load_generator(run_dir, weights_name="generator.weights.h5"):
     """Rebuild a run's generator from config.json and load its weights."""
-    from defGAN import build_models  # imports Keras: deferred so --help is instant
-
     config_path, weights_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, weights_name)
     if not os.path.isfile(config_path):
         raise SampleError(f"{run_dir}: no config.json here; is this a run directory made by train.py?")

@@ -16,15 +16,8 @@ Every epoch writes into the run directory:
 Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
 """
-import os
-
-# TensorFlow leaves its oneDNN CPU kernels off by default on non-Intel CPUs;
-# on this project's AMD machines they made a training step 1.8x faster.
-# The variable must be set before TensorFlow is first imported.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
-
 import argparse
+import os
 import signal
 import sys
 import time
@@ -32,35 +25,46 @@ import time
 import numpy as np
 
 import checkpoint
+import defDATA  # noqa: F401  (first, so its TensorFlow settings apply before TensorFlow loads)
+import progress
 import runfiles
+from evaluate import EvalError
 
 NAN_EXIT_CODE = 3
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train a DCGAN on CIFAR-10 with Keras 3 train_on_batch.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description="Train a DCGAN on CIFAR-10 with Keras 3 train_on_batch.")
     p.add_argument("--data", help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder "
                    "(default: download through Keras)")
-    p.add_argument("--out", help="run directory to create [runs/cifar10; a temporary folder with --dry-run]")
-    p.add_argument("--epochs", type=int, default=100, help="total epochs (the tutorial used 200)")
-    p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="cut each epoch to this many steps (default: the whole data set)")
+    p.add_argument("--out", help="run directory to create (default: runs/cifar10; a temporary folder with --dry-run)")
+    p.add_argument("--epochs", type=int, default=100,
+                   help="total epochs; with --resume, the new total (default: 100, ~15 h on 2 CPU cores)")
     # Options that define the run. None means "not given", so --resume can
     # tell a deliberate change from a default; runfiles.RUN_DEFAULTS fills them in.
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="cut each epoch to this many steps (default: the whole data set)")
     p.add_argument("--batch-size", type=int, help="images per step: D sees half real, half generated; "
-                   "G trains on a full batch [128, as the tutorial]")
-    p.add_argument("--latent-dim", type=int, help="size of the noise vector [100]")
-    p.add_argument("--width", type=float, help="filter-count multiplier of both networks [1.0]")
-    p.add_argument("--lr", type=float, help="Adam learning rate of both networks [2e-4, DCGAN paper]")
-    p.add_argument("--beta1", type=float, help="Adam beta_1 [0.5, DCGAN paper]")
-    p.add_argument("--seed", type=int, help="seed for weights, data order and noise [0]")
-    p.add_argument("--classes", help="train on these classes only, e.g. 'horse' or 'cat,dog' or '7' [all]")
-    p.add_argument("--flip", action="store_const", const=True, help="random horizontal flips of real images")
+                   "G trains on a full batch (default: 128, as the classic tutorial)")
+    p.add_argument("--latent-dim", type=int, help="size of the noise vector (default: 100, as DCGAN)")
+    p.add_argument("--width", type=float, help="filter-count multiplier of both networks (default: 1.0)")
+    p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: 2e-4, as DCGAN)")
+    p.add_argument("--beta1", type=float, help="Adam beta_1 (default: 0.5, as DCGAN)")
+    p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise (default: 0)")
+    p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
+    p.add_argument("--flip", action="store_const", const=True,
+                   help="mirror real images at random, left to right (default: off)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps (0: epoch ends only)")
-    p.add_argument("--keep", type=int, default=2, help="how many of the newest checkpoints to keep")
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="also checkpoint every N steps (default: 0, at epoch ends only)")
+    p.add_argument("--keep", type=int, default=2, help="how many of the newest checkpoints to keep (default: 2)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="every N epochs, score the generator (Fréchet distance) into metrics.csv (default: 0, never)")
+    p.add_argument("--eval-samples", type=int, default=2000,
+                   help="generated and real images per score; more is steadier but slower (default: 2000)")
+    p.add_argument("--features", default="inception",
+                   help="feature network for --eval-every: 'inception', or a .keras/.tflite file (default: inception)")
     p.add_argument("--dry-run", action="store_true",
                    help="smoke test: 2 tiny epochs of 2 steps on 256 images, into a temporary folder")
     return p.parse_args(argv)
@@ -98,6 +102,15 @@ def divergence(step, network, losses):
         "  The last good checkpoint is kept untouched. Usual causes: a learning rate that is too high\n"
         "  (try --lr 1e-4), or a loss/architecture change that lets the discriminator overpower the generator.")
     sys.exit(NAN_EXIT_CODE)
+
+
+def make_evaluator(args, config):
+    """The in-training scorer for --eval-every, or None. Computes the reference now, so
+    a bad --features or --eval-samples is refused before training starts."""
+    if args.eval_every <= 0:
+        return None
+    from evaluate import TrainingEvaluator
+    return TrainingEvaluator(args.features, args.eval_samples, config["data"])
 
 
 def train_step(run, images, step):
@@ -142,14 +155,20 @@ def end_of_epoch(run, seconds, timed_steps):
     row = {"epoch": run.epoch, "step": run.step}
     row.update({key: round(value / run.epoch_steps, 5) for key, value in run.epoch_sums.items()})
     row.update({"seconds": round(seconds, 1), "it_per_s": round(timed_steps / max(seconds, 1e-9), 3)})
+    if run.evaluator and run.epoch % run.eval_every == 0:
+        row["fd"] = round(run.evaluator(run.generator, seed=run.config["seed"]), 3)
+        if run.best_fd is None or row["fd"] < run.best_fd:  # keep the best-scoring generator too
+            run.best_fd = row["fd"]
+            checkpoint.atomic_save(os.path.join(run.dir, "generator.best.weights.h5"), run.generator.save_weights)
+        log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
     images = run.generator.predict_on_batch(run.fixed_noise)
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
-    runfiles.write_metrics(run.dir, run.history)
+    progress.write_metrics(run.dir, run.history)
     checkpoint.atomic_save(os.path.join(run.dir, "losses.png"),
-                           lambda temporary: runfiles.plot_losses(run, temporary))
+                           lambda temporary: progress.plot_losses(run, temporary))
     path = save_everything(run)
     log(f"epoch {run.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
@@ -168,7 +187,7 @@ def train(run, images, stop):
         dataset = make_dataset(images, run.config["batch_size"] // 2, run.config["seed"], epoch=run.epoch,
                                flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
-        bar = keras.utils.Progbar(steps, stateful_metrics=runfiles.STAT_NAMES)
+        bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
         started = time.time()
         for batch in dataset.take(steps - done_before):
             stats = train_step(run, batch, run.step)
@@ -183,9 +202,11 @@ def train(run, images, stop):
             run.epoch += 1
             end_of_epoch(run, time.time() - started, timed_steps=steps - done_before)
         if stop.requested:
-            if run.epoch_steps:  # stopped in the middle of an epoch
+            if run.epoch_steps:  # stopped in the middle of an epoch: save it, and show its curve
                 save_everything(run)
-            log(f"stopped at epoch {run.epoch}, step {run.step}; everything is saved.\n"
+                checkpoint.atomic_save(os.path.join(run.dir, "losses.png"),
+                                       lambda temporary: progress.plot_losses(run, temporary))
+            log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved.\n"
                 f"resume with: {runfiles.resume_command(run.dir)} --epochs {run.target_epochs}")
             return
     log(f"done: {run.epoch} epochs, {run.step} steps. Draw samples with: python samples.py {run.dir}")
@@ -195,9 +216,12 @@ def main(argv=None):
     args = parse_args(argv)
     stop = StopFlag()
     try:
-        run, images = runfiles.open_run(args)
-    except runfiles.RunError as error:
+        plan = runfiles.check_run(args)  # refuses bad input before anything is written
+        evaluator = make_evaluator(args, plan.config)
+        run = runfiles.start_run(plan, args)
+    except (runfiles.RunError, EvalError) as error:
         sys.exit(f"error: {error}")
+    run.evaluator, images = evaluator, plan.images
     try:
         train(run, images, stop)
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete

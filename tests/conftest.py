@@ -78,3 +78,13 @@ def run_script(*args, timeout=600, **kwargs):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=environment, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def trained_run(real_archive, tmp_path_factory):
+    """(run directory, train.py output) of a tiny 2-epoch run on real images."""
+    run_dir = str(tmp_path_factory.mktemp("e2e") / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "2",
+                        "--steps-per-epoch", "3", "--flip", *TINY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return run_dir, result.stdout

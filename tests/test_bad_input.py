@@ -49,8 +49,8 @@ def refused(arguments, message, watched, script="train.py"):
     (["--classes", "zebra"], "--classes: unknown class 'zebra'"),
 ])
 def test_nonsense_values(real_archive, finished_run, tmp_path, arguments, message):
-    refused(["--data", real_archive, "--out", str(tmp_path / "new"), *arguments], message, finished_run)
-    assert not os.path.exists(tmp_path / "new")  # nothing created for a refused run
+    refused(["--data", real_archive, "--out", str(tmp_path / "new" / "run"), *arguments], message, finished_run)
+    assert not os.path.exists(tmp_path / "new")  # nothing created for a refused run, not even a parent
 
 
 def test_existing_run_needs_resume_or_overwrite(real_archive, finished_run):
@@ -114,7 +114,8 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_p
     shutil.copytree(finished_run, run_dir)
     checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
     args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
-    run, images = runfiles.open_run(args)
+    plan = runfiles.check_run(args)
+    run, images = runfiles.start_run(plan, args), plan.images
     weights = run.discriminator.get_weights()
     weights[0][...] = np.nan
     run.discriminator.set_weights(weights)

@@ -15,15 +15,6 @@ def grid_size(rows, cols):
     return rows * (32 + GRID_PADDING) + GRID_PADDING, cols * (32 + GRID_PADDING) + GRID_PADDING
 
 
-@pytest.fixture(scope="module")
-def trained_run(real_archive, tmp_path_factory):
-    run_dir = str(tmp_path_factory.mktemp("e2e") / "run")
-    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "2",
-                        "--steps-per-epoch", "3", "--flip", *TINY)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return run_dir, result.stdout
-
-
 def test_training_writes_every_artifact(trained_run):
     run_dir, output = trained_run
     for epoch in (1, 2):

@@ -1,0 +1,237 @@
+"""Measure a trained GAN: Fréchet distance (FID), KID and Inception Score.
+
+    python evaluate.py RUN_DIR                                   # InceptionV3 (Keras downloads its weights)
+    python evaluate.py RUN_DIR --features ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite
+    python evaluate.py --real-test --features FILE               # the floor: real test images vs train
+
+All three scores compare *features* of images, taken from a network trained on
+ImageNet, rather than pixels:
+  * Fréchet distance: fit a Gaussian (mean, covariance) to the features of the
+    generated and of the real images and measure the distance between the two
+    Gaussians. 0 = same statistics; lower is better. With InceptionV3 pool
+    features it is the FID of the literature.
+  * KID: the squared maximum mean discrepancy between the two feature sets with
+    a cubic polynomial kernel, unbiased, averaged over random subsets. Unlike
+    FID it has no bias that depends on the number of samples.
+  * Inception Score: how confidently and how diversely a classifier labels the
+    generated images (needs class probabilities, so only with InceptionV3).
+
+Features are processed in batches: statistics accumulate in float64 moments,
+and only a bounded random subset of features is kept for KID, so 50,000
+samples need no more memory than 10,000. The real images' statistics are
+cached per (data, feature network, N). The formulas live in metrics.py, the
+feature networks in features.py.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import defDATA  # noqa: F401  (first, so its TensorFlow settings apply before TensorFlow loads)
+from metrics import FeatureStatistics, frechet_distance, inception_score, kernel_inception_distance
+
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
+
+
+class EvalError(Exception):
+    """A problem we can describe to the user in one line."""
+
+
+# ---------------------------------------------------------------------------
+# Streaming images through a feature network.
+# ---------------------------------------------------------------------------
+def describe(batches, network, total, seed=0, full_rank=True):
+    """FeatureStatistics of an iterable of [B, 32, 32, 3] batches in [-1, 1].
+
+    A d-dimensional covariance needs more than d samples to be full rank; with
+    fewer, the Fréchet distance is still defined but mostly measures the lack
+    of samples, so scoring refuses it (full_rank=False allows it, for tests).
+    """
+    stats = FeatureStatistics(total, seed)
+    for batch in batches:
+        features, probabilities = network(batch)
+        stats.add(features, probabilities)
+    if full_rank and stats.count <= len(stats.mean):
+        raise EvalError(f"{stats.count} images are too few for a full-rank {len(stats.mean)}-d covariance: "
+                        f"use at least {len(stats.mean) + 1} (--n, or --eval-samples in train.py)")
+    return stats
+
+
+def real_batches(images, batch_size):
+    from defDATA import scale_images
+    for start in range(0, len(images), batch_size):
+        yield scale_images(images[start:start + batch_size]).numpy()
+
+
+def generated_batches(generator, total, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    for start in range(0, total, batch_size):
+        noise = rng.standard_normal((min(batch_size, total - start), generator.input_shape[1])).astype(np.float32)
+        yield generator.predict_on_batch(noise)
+
+
+def pick_real(data, split, n, seed):
+    """n real images of a split (a seeded random subset when there are more)."""
+    from defDATA import DataError, load_cifar10
+    try:
+        images, _ = load_cifar10(data, split=split)
+    except DataError as error:
+        raise EvalError(str(error)) from None
+    if n < len(images):
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
+    return images
+
+
+def reference_statistics(network, data, n, batch_size, cache_dir):
+    """Statistics of n CIFAR-10 training images, computed once and cached."""
+    source = os.path.abspath(data) if data else "keras-download"
+    if data and os.path.exists(data):
+        source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
+    key = hashlib.sha256(json.dumps([source, network.identity, n]).encode()).hexdigest()[:20]
+    path = os.path.join(cache_dir, f"reference-{key}.npz")
+    if os.path.exists(path):
+        try:
+            with np.load(path) as cached:
+                return {name: cached[name] for name in cached.files}
+        except (OSError, ValueError):
+            pass  # a damaged cache file is simply recomputed
+    images = pick_real(data, "train", n, seed=0)
+    stats = describe(real_batches(images, batch_size), network, len(images))
+    reference = {"mean": stats.mean, "covariance": stats.covariance,
+                 "kid_features": stats.kid_features(), "count": np.array(stats.count)}
+    from checkpoint import atomic_save
+
+    def save(temporary):
+        with open(temporary, "wb") as file_object:
+            np.savez(file_object, **reference)
+    os.makedirs(cache_dir, exist_ok=True)
+    atomic_save(path, save)
+    return reference
+
+
+def score(stats, reference, network, what):
+    """The result entry: every number with N, the reference and the features beside it."""
+    fd = frechet_distance(stats.mean, stats.covariance, reference["mean"], reference["covariance"])
+    kid = kernel_inception_distance(stats.kid_features(), reference["kid_features"])
+    entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": what, "n": stats.count,
+             "reference": f"CIFAR-10 train, {int(reference['count'])} images", "features": network.name,
+             "fd": round(fd, 4), "kid_mean": kid[0], "kid_std": kid[1], "is_mean": None, "is_std": None}
+    if stats.probabilities:
+        entry["is_mean"], entry["is_std"] = inception_score(np.concatenate(stats.probabilities))
+    return entry
+
+
+def report(entry):
+    beside = f"[{entry['images']}, N={entry['n']} vs {entry['reference']}, features: {entry['features']}]"
+    print(f"Fréchet distance {entry['fd']:.2f} {beside}")
+    print(f"KID {entry['kid_mean']:.5f} ± {entry['kid_std']:.5f} {beside}")
+    if entry["is_mean"] is not None:
+        print(f"Inception Score {entry['is_mean']:.3f} ± {entry['is_std']:.3f} (10 splits) {beside}")
+
+
+class TrainingEvaluator:
+    """Scores a generator during training: Fréchet distance of `samples` generated
+    images against as many training images (reference statistics cached)."""
+
+    def __init__(self, features, samples, data, batch_size=100, cache_dir=DEFAULT_CACHE):
+        from features import load_feature_network
+        try:
+            self.network = load_feature_network(features)
+        except ValueError as error:
+            raise EvalError(str(error)) from None
+        self.samples, self.batch_size = samples, batch_size
+        self.reference = reference_statistics(self.network, data, samples, batch_size, cache_dir)
+        self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
+
+    def __call__(self, generator, seed):
+        # The same noise every time, so scores of different epochs compare fairly.
+        stats = describe(generated_batches(generator, self.samples, self.batch_size, seed), self.network, self.samples)
+        return frechet_distance(stats.mean, stats.covariance, self.reference["mean"], self.reference["covariance"])
+
+
+def append_result(run_dir, entry):
+    """Append one entry to RUN_DIR/eval.json (a JSON list), atomically."""
+    from checkpoint import atomic_write_text
+    path, entries = os.path.join(run_dir, "eval.json"), []
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as file_object:
+                entries = json.load(file_object)
+        except ValueError:
+            raise EvalError(f"{path}: not valid JSON; move it away, it is not overwritten") from None
+    atomic_write_text(path, json.dumps(entries + [entry], indent=1))
+    return path
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Score a trained generator (or the real test images) "
+                                "with Fréchet distance, KID and Inception Score.")
+    p.add_argument("run_dir", nargs="?", help="a run directory written by train.py (not needed with --real-test)")
+    p.add_argument("--n", type=int, default=10000, help="generated images to score, and real reference images "
+                   "(default: 10000, the usual FID size for CIFAR-10)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder for the reference (default: the run's --data, "
+                   "else download through Keras)")
+    p.add_argument("--features", default="inception", help="'inception' (Keras InceptionV3, ImageNet weights), "
+                   "or a .keras / .tflite feature network file (default: inception)")
+    p.add_argument("--inception-weights", metavar="FILE", help="local InceptionV3 weights file, for offline machines")
+    p.add_argument("--batch-size", type=int, default=100, help="images per forward pass (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")
+    p.add_argument("--real-test", action="store_true", help="score the real test images instead of a generator: "
+                   "the floor that every score should be read against")
+    p.add_argument("--cache-dir", default=DEFAULT_CACHE,
+                   help="where reference statistics are cached (default: ~/.cache/keras-gan-cifar10)")
+    args = p.parse_args(argv)
+    if not args.real_test and not args.run_dir:
+        p.error("give a RUN_DIR, or --real-test for the real-data floor")
+    if args.n < 2 or args.batch_size < 1:
+        p.error(f"--n must be at least 2 and --batch-size at least 1 (got {args.n}, {args.batch_size})")
+    return args
+
+
+def evaluate(args):
+    """Score what the arguments ask for; returns the result entry."""
+    from features import load_feature_network
+    from samples import SampleError, load_generator
+
+    generator, config = None, {}
+    if args.run_dir:  # with --real-test too: the run's config names its data
+        try:
+            generator, config = load_generator(args.run_dir)
+        except SampleError as error:
+            raise EvalError(str(error)) from None
+    try:
+        network = load_feature_network(args.features, args.inception_weights)
+    except ValueError as error:
+        raise EvalError(str(error)) from None
+    data = args.data or config.get("data")
+    reference = reference_statistics(network, data, args.n, args.batch_size, args.cache_dir)
+    if args.real_test:
+        images = pick_real(data, "test", args.n, seed=1)
+        stats = describe(real_batches(images, args.batch_size), network, len(images))
+        what = "real CIFAR-10 test images"
+    else:
+        batches = generated_batches(generator, args.n, args.batch_size, args.seed)
+        stats = describe(batches, network, args.n)
+        what = f"generated by {args.run_dir}"
+    return score(stats, reference, network, what)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    try:
+        entry = evaluate(args)
+        entry["seconds"] = round(time.time() - started, 1)
+        report(entry)
+        if args.run_dir:
+            print(f"appended to {append_result(args.run_dir, entry)}")
+    except EvalError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Feature networks for evaluate.py: images in [-1, 1] -> (features, class probabilities or None).
+
+Three kinds, chosen with `--features`:
+  * `inception`: Keras' InceptionV3 with ImageNet weights (Keras downloads
+    them; `--inception-weights FILE` uses a local copy). Images are resized to
+    299x299 and scaled as the model expects; the 2048-d average-pool output is
+    used for FID/KID and the 1000-class softmax for the Inception Score. Keras'
+    InceptionV3 is not the exact graph behind published FIDs (the TTUR /
+    TF-GAN network), so scores are close to, not identical with, papers'.
+  * a `.keras` model file: called on images resized to its input size, in
+    [-1, 1]. One output = features; a second output = class probabilities.
+  * a `.tflite` model: the same, with quantized inputs and outputs converted
+    through the model's own (scale, zero point). With
+    `../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite`
+    this gives "FD-MobileNet", which works fully offline.
+
+Every network has a `name` (printed beside each score) and an `identity`
+(part of the reference-statistics cache key).
+"""
+import hashlib
+import os
+import warnings
+
+import numpy as np
+
+
+def file_identity(path):
+    with open(path, "rb") as file_object:
+        return os.path.basename(path) + ":" + hashlib.sha256(file_object.read()).hexdigest()[:16]
+
+
+def resize(images, size):
+    """Bilinear upsampling of [B, 32, 32, 3] images to size x size."""
+    import tensorflow as tf
+    return tf.image.resize(images, (size, size), method="bilinear").numpy()
+
+
+class KerasFeatures:
+    """A Keras model with one (features) or two (features, probabilities) outputs."""
+
+    def __init__(self, model, name, identity, preprocess=None):
+        self.model, self.name, self.identity = model, name, identity
+        self.size = model.input_shape[1]
+        self.preprocess = preprocess or (lambda images: images)
+
+    def __call__(self, images):
+        outputs = self.model.predict_on_batch(self.preprocess(resize(images, self.size)))
+        if isinstance(outputs, (list, tuple)):
+            return np.asarray(outputs[0]).reshape(len(images), -1), np.asarray(outputs[1])
+        return np.asarray(outputs).reshape(len(images), -1), None
+
+
+class TFLiteFeatures:
+    """A TensorFlow Lite model, quantized or not, run with its own interpreter."""
+
+    def __init__(self, path, threads=2):
+        try:  # TensorFlow points tf.lite users to the LiteRT package; use it when installed
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+            Interpreter = tf.lite.Interpreter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite's deprecation notice concerns future versions
+            self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.size, self.batch = int(self.input["shape"][1]), None
+        self.name, self.identity = os.path.splitext(os.path.basename(path))[0], file_identity(path)
+
+    def __call__(self, images):
+        if self.batch != len(images):  # (re)allocate for this batch size
+            self.interpreter.resize_tensor_input(self.input["index"], [len(images), self.size, self.size, 3])
+            self.interpreter.allocate_tensors()
+            self.batch = len(images)
+        values = resize(images, self.size)
+        scale, zero_point = self.input["quantization"]
+        if scale:  # a quantized input: real value = (q - zero_point) * scale
+            limits = np.iinfo(self.input["dtype"])
+            values = np.clip(np.round(values / scale + zero_point), limits.min, limits.max)
+        self.interpreter.set_tensor(self.input["index"], values.astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        features = self.interpreter.get_tensor(self.output["index"]).astype(np.float32)
+        scale, zero_point = self.output["quantization"]
+        if scale:
+            features = (features - zero_point) * scale
+        return features.reshape(len(images), -1), None
+
+
+def inception_features(weights="imagenet"):
+    """Keras' InceptionV3 giving (2048-d pool features, 1000-class softmax)."""
+    import keras
+    base = keras.applications.InceptionV3(include_top=True, weights=weights)
+    model = keras.Model(base.input, [base.get_layer("avg_pool").output, base.output])
+    # The model expects pixels in [-1, 1], which is our images' range already:
+    # inception_v3.preprocess_input maps [0, 255] to [-1, 1].
+    identity = "inceptionv3:" + (file_identity(weights) if weights and os.path.exists(str(weights)) else str(weights))
+    return KerasFeatures(model, "InceptionV3 (keras.applications)", identity)
+
+
+def load_feature_network(spec, inception_weights=None):
+    """`inception`, a .keras file or a .tflite file -> a feature network. Raises ValueError."""
+    if spec == "inception":
+        if inception_weights and not os.path.isfile(inception_weights):
+            raise ValueError(f"--inception-weights {inception_weights}: no such file")
+        return inception_features(inception_weights or "imagenet")
+    if not os.path.isfile(spec):
+        raise ValueError(f"--features {spec}: no such file (expected 'inception', a .keras or a .tflite file)")
+    try:
+        if spec.endswith(".tflite"):
+            return TFLiteFeatures(spec)
+        if spec.endswith(".keras"):
+            import keras
+            model = keras.models.load_model(spec, compile=False)
+            return KerasFeatures(model, os.path.splitext(os.path.basename(spec))[0], file_identity(spec))
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:150]
+        raise ValueError(f"--features {spec}: unreadable ({type(error).__name__}: {first_line})") from None
+    raise ValueError(f"--features {spec}: unknown kind (expected 'inception', a .keras or a .tflite file)")

@@ -1,0 +1,87 @@
+"""The scores behind evaluate.py, in plain numpy: Fréchet distance, KID, Inception Score.
+
+Each takes image *features* (or class probabilities) that evaluate.py gets
+from a feature network (features.py); nothing here knows about images or
+TensorFlow, so every formula can be tested against a closed form.
+"""
+import numpy as np
+
+KID_KEEP = 5000  # features kept per set for KID; subsets are drawn from these
+
+
+class FeatureStatistics:
+    """Streaming mean and covariance (float64), a KID subset and the class probabilities."""
+
+    def __init__(self, total, seed=0):
+        self.count, self.sum, self.outer = 0, None, None
+        rng = np.random.default_rng(seed)
+        self.keep = set(rng.choice(total, size=min(total, KID_KEEP), replace=False).tolist())
+        self.kept, self.probabilities = [], []
+
+    def add(self, features, probabilities=None):
+        features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+        if self.sum is None:
+            self.sum, self.outer = np.zeros(features.shape[1]), np.zeros((features.shape[1],) * 2)
+        self.sum += features.sum(axis=0)
+        self.outer += features.T @ features
+        chosen = [i for i in range(len(features)) if self.count + i in self.keep]
+        self.kept.append(features[chosen].astype(np.float32))
+        self.count += len(features)
+        if probabilities is not None:
+            self.probabilities.append(np.asarray(probabilities, dtype=np.float64))
+
+    @property
+    def mean(self):
+        return self.sum / self.count
+
+    @property
+    def covariance(self):
+        mean = self.mean
+        return (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+
+    def kid_features(self):
+        return np.concatenate(self.kept)
+
+
+def symmetric_sqrt(matrix):
+    """Square root of a symmetric positive semi-definite matrix via its eigenvectors."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mean1, cov1, mean2, cov2):
+    """||m1 - m2||^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2).
+
+    tr((C1 C2)^1/2) equals tr((S C2 S)^1/2) with S = C1^1/2, and S C2 S is
+    symmetric, so an eigen-decomposition gives it without the complex
+    round-off that a general matrix square root (scipy.linalg.sqrtm) produces.
+    """
+    root1 = symmetric_sqrt(cov1)
+    middle_eigenvalues = np.linalg.eigvalsh(root1 @ cov2 @ root1)
+    trace_sqrt = np.sqrt(np.clip(middle_eigenvalues, 0, None)).sum()
+    distance = np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt
+    return float(max(distance, 0.0))
+
+
+def kernel_inception_distance(x, y, subsets=100, subset_size=1000, seed=0):
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, over random subsets: (mean, std)."""
+    rng, dim = np.random.default_rng(seed), x.shape[1]
+    size = min(subset_size, len(x), len(y))
+    values = []
+    for _ in range(subsets):
+        a = x[rng.choice(len(x), size, replace=False)].astype(np.float64)
+        b = y[rng.choice(len(y), size, replace=False)].astype(np.float64)
+        k_aa, k_bb, k_ab = ((a @ a.T) / dim + 1) ** 3, ((b @ b.T) / dim + 1) ** 3, ((a @ b.T) / dim + 1) ** 3
+        within = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (size * (size - 1))
+        values.append(within - 2 * k_ab.mean())
+    return float(np.mean(values)), float(np.std(values))
+
+
+def inception_score(probabilities, splits=10):
+    """exp(E[KL(p(y|x) || p(y))]) per split: (mean, std). 1 = useless, K = ideal for K classes."""
+    scores = []
+    for part in np.array_split(np.asarray(probabilities, dtype=np.float64), splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))

@@ -1,0 +1,53 @@
+"""What a run shows while it trains: metrics.csv and the loss plot.
+
+`train.py` appends one row per epoch to the run's history and calls these two
+functions to rewrite both files (atomically, through checkpoint.atomic_save).
+"""
+import csv
+import io
+import os
+
+import checkpoint
+
+STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
+METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
+CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
+
+
+def write_metrics(run_dir, history):
+    """Rewrite metrics.csv (atomically) from the in-memory history."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    checkpoint.atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
+
+
+def plot_losses(run, path):
+    """Losses (top), discriminator accuracies (middle), Fréchet distance (bottom, when measured)."""
+    import matplotlib
+    matplotlib.use("Agg")  # draw to files; no display needed
+    import matplotlib.pyplot as plt
+
+    points = run.curve or run.history  # very short runs have no curve points yet
+    steps = [point["step"] for point in points]
+    scored = [row for row in run.history if row.get("fd") not in (None, "")]
+    figure, axes = plt.subplots(3 if scored else 2, 1, figsize=(7, 8 if scored else 6), sharex=True)
+    for key in ("d_loss_real", "d_loss_fake", "g_loss"):
+        axes[0].plot(steps, [point[key] for point in points], label=key)
+    axes[0].set_ylabel("loss (binary cross-entropy)")
+    axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if run.curve else "epoch averages")
+    for key in ("d_acc_real", "d_acc_fake"):
+        axes[1].plot(steps, [point[key] for point in points], label=key)
+    axes[1].set(ylabel="discriminator accuracy", ylim=(-0.05, 1.05))
+    if scored:
+        axes[2].plot([row["step"] for row in scored], [float(row["fd"]) for row in scored], marker="o", label="fd")
+        axes[2].set_ylabel("Fréchet distance (lower is better)")
+    for panel in axes:
+        for row in run.history:
+            panel.axvline(row["step"], color="grey", linestyle=":", linewidth=0.8)
+        panel.legend(loc="best")
+    axes[-1].set_xlabel("training step")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)

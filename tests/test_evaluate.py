@@ -1,0 +1,156 @@
+"""Fréchet distance, KID, Inception Score, the feature networks, and evaluate.py itself."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_script
+from metrics import FeatureStatistics, frechet_distance, inception_score, kernel_inception_distance
+
+MOBILENET = os.path.join(ROOT, "..", "shared", "models", "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite")
+
+
+def random_spd(dim, rng):
+    a = rng.standard_normal((dim, dim))
+    return a @ a.T / dim + 0.1 * np.eye(dim)
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_symmetric():
+    rng = np.random.default_rng(0)
+    mean1, cov1, mean2, cov2 = rng.standard_normal(8), random_spd(8, rng), rng.standard_normal(8), random_spd(8, rng)
+    assert frechet_distance(mean1, cov1, mean1, cov1) == pytest.approx(0, abs=1e-8)
+    assert frechet_distance(mean1, cov1, mean2, cov2) == pytest.approx(frechet_distance(mean2, cov2, mean1, cov1), rel=1e-9)
+
+
+def test_frechet_distance_matches_the_closed_form():
+    # For C2 = c * C1 the two commute and tr((C1 C2)^1/2) = sqrt(c) tr(C1), so
+    # FD = |m1 - m2|^2 + (1 + c - 2 sqrt(c)) tr(C1).
+    rng = np.random.default_rng(1)
+    cov, mean1, mean2, c = random_spd(16, rng), rng.standard_normal(16), rng.standard_normal(16), 2.5
+    expected = np.sum((mean1 - mean2) ** 2) + (1 + c - 2 * np.sqrt(c)) * np.trace(cov)
+    assert frechet_distance(mean1, cov, mean2, c * cov) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_sees_mean_shifts_and_covariance_changes():
+    rng = np.random.default_rng(2)
+    mean, cov = rng.standard_normal(6), random_spd(6, rng)
+    assert frechet_distance(mean, cov, mean + 0.5, cov) == pytest.approx(6 * 0.25, rel=1e-9)
+    assert frechet_distance(mean, cov, mean, cov * 1.5) > 0.01
+
+
+def test_streaming_statistics_equal_one_shot():
+    features = np.random.default_rng(3).standard_normal((257, 5)) * [1, 2, 3, 4, 5] + 7
+    stats = FeatureStatistics(len(features))
+    for start in range(0, len(features), 50):
+        stats.add(features[start:start + 50])
+    np.testing.assert_allclose(stats.mean, features.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.covariance, np.cov(features, rowvar=False), rtol=1e-9)
+    assert len(stats.kid_features()) == 257  # fewer than KID_KEEP: all are kept
+
+
+def test_kid_is_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(4)
+    a, b, shifted = rng.standard_normal((600, 16)), rng.standard_normal((600, 16)), rng.standard_normal((600, 16)) + 1
+    same_mean, same_std = kernel_inception_distance(a, b, subsets=20, subset_size=200)
+    assert abs(same_mean) < 3 * same_std + 1e-3
+    different_mean, different_std = kernel_inception_distance(a, shifted, subsets=20, subset_size=200)
+    assert different_mean > 10 * different_std and different_mean > 0.5
+
+
+def test_inception_score_limits():
+    identical = np.tile([0.2, 0.3, 0.5], (100, 1))
+    assert inception_score(identical) == pytest.approx((1.0, 0.0), abs=1e-9)
+    confident = np.eye(5)[np.arange(100) % 5]  # every split holds each of 5 classes equally often
+    assert inception_score(confident)[0] == pytest.approx(5.0, rel=1e-6)
+
+
+@pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
+def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
+    from evaluate import describe, pick_real, real_batches
+    from features import load_feature_network
+    network = load_feature_network(MOBILENET)
+    train, test = pick_real(real_archive, "train", 48, 0), pick_real(real_archive, "test", 48, 0)
+    noise = np.random.default_rng(0).uniform(-1, 1, (48, 32, 32, 3)).astype(np.float32)
+    # 48 images cannot fill a 1024-d covariance, but they do rank real against noise.
+    train_stats = describe(real_batches(train, 16), network, 48, full_rank=False)
+    assert len(train_stats.mean) == 1024
+    test_stats = describe(real_batches(test, 16), network, 48, full_rank=False)
+    noise_stats = describe([noise[:24], noise[24:]], network, 48, full_rank=False)
+    real_fd = frechet_distance(test_stats.mean, test_stats.covariance, train_stats.mean, train_stats.covariance)
+    noise_fd = frechet_distance(noise_stats.mean, noise_stats.covariance, train_stats.mean, train_stats.covariance)
+    assert 0 < real_fd < noise_fd / 2
+
+
+def test_inception_plumbing_without_downloading():
+    from features import inception_features
+    network = inception_features(weights=None)  # random weights: nothing is downloaded
+    features, probabilities = network(np.zeros((2, 32, 32, 3), np.float32))
+    assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_features(tmp_path_factory):
+    """A small .keras feature network (pooled pixels, plus a softmax head for IS)."""
+    import keras
+    images = keras.Input((32, 32, 3))
+    pooled = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(images))  # 4x4x3 = 48 features
+    probabilities = keras.layers.Dense(10, activation="softmax")(pooled)
+    path = str(tmp_path_factory.mktemp("features") / "pooled.keras")
+    keras.Model(images, [pooled, probabilities]).save(path)
+    return path
+
+
+def test_evaluate_cli_writes_eval_json(trained_run, tiny_features, tmp_path):
+    run_dir, _ = trained_run
+    common = ["--features", tiny_features, "--n", "200", "--batch-size", "64", "--cache-dir", str(tmp_path)]
+    result = run_script("evaluate.py", run_dir, *common)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Fréchet distance" in result.stdout and "N=200 vs CIFAR-10 train, 200 images" in result.stdout
+    floor = run_script("evaluate.py", run_dir, "--real-test", *common)
+    assert floor.returncode == 0, floor.stderr[-2000:]
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        generated, real = json.load(file_object)[-2:]  # appended, one entry per call
+    for field in ("fd", "kid_mean", "kid_std", "is_mean", "is_std", "n", "reference", "features", "images"):
+        assert generated[field] is not None and real[field] is not None, field
+    assert generated["features"] == "pooled" and generated["n"] == 200 and 1 <= generated["is_mean"] <= 10
+    assert real["images"] == "real CIFAR-10 test images"
+    assert 0 < real["fd"] < generated["fd"]  # a barely trained generator is far above the real-data floor
+    assert any(name.startswith("reference-") for name in os.listdir(tmp_path))  # cached for next time
+
+
+def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
+    run_dir, _ = trained_run
+    cache = ["--cache-dir", str(tmp_path)]
+    bogus = tmp_path / "broken.tflite"
+    bogus.write_bytes(b"not a model")
+    cases = [([str(tmp_path), "--features", tiny_features, *cache], "no config.json here"),
+             ([run_dir, "--features", str(bogus), *cache], "unreadable"),
+             ([run_dir, "--features", str(tmp_path / "none.tflite"), *cache], "no such file"),
+             ([run_dir, "--features", tiny_features, "--n", "30", *cache], "30 images are too few for a full-rank 48-d covariance")]
+    for arguments, message in cases:
+        result = run_script("evaluate.py", *arguments)
+        assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
+
+
+def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
+    import csv
+    import matplotlib.image
+    run_dir = str(tmp_path / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "2", "--steps-per-epoch", "2",
+                        "--width", "0.125", "--latent-dim", "16", "--batch-size", "16",
+                        "--eval-every", "1", "--eval-samples", "100", "--features", tiny_features)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(os.path.join(run_dir, "metrics.csv")) as file_object:
+        scores = [float(row["fd"]) for row in csv.DictReader(file_object)]
+    assert len(scores) == 2 and all(score > 0 for score in scores)
+    assert os.path.exists(os.path.join(run_dir, "generator.best.weights.h5"))
+    assert matplotlib.image.imread(os.path.join(run_dir, "losses.png")).shape[0] == 640  # the third panel is drawn
+
+
+def test_training_refuses_a_bad_feature_network_before_writing(real_archive, tmp_path):
+    result = run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every", "1",
+                        "--features", str(tmp_path / "missing.tflite"))
+    assert result.returncode != 0 and "no such file" in result.stderr.strip().splitlines()[-1]
+    assert not os.path.exists(tmp_path / "run")
