@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 import defDATA  # noqa: F401  (first, so its TensorFlow settings apply before TensorFlow loads)
-from metrics import FeatureStatistics, frechet_distance, inception_score, kernel_inception_distance
+from metrics import FeatureStatistics, frechet_distance, kernel_inception_distance
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
 
@@ -120,8 +120,8 @@ def score(stats, reference, network, what):
     entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": what, "n": stats.count,
              "reference": f"CIFAR-10 train, {int(reference['count'])} images", "features": network.name,
              "fd": round(fd, 4), "kid_mean": kid[0], "kid_std": kid[1], "is_mean": None, "is_std": None}
-    if stats.probabilities:
-        entry["is_mean"], entry["is_std"] = inception_score(np.concatenate(stats.probabilities))
+    if stats.has_probabilities:
+        entry["is_mean"], entry["is_std"] = stats.is_sums.score()
     return entry
 
 

@@ -7,16 +7,17 @@ TensorFlow, so every formula can be tested against a closed form.
 import numpy as np
 
 KID_KEEP = 5000  # features kept per set for KID; subsets are drawn from these
+IS_SPLITS = 10  # the Inception Score is reported as mean and std over 10 splits, as in its paper
 
 
 class FeatureStatistics:
-    """Streaming mean and covariance (float64), a KID subset and the class probabilities."""
+    """Streaming mean and covariance (float64), a bounded KID subset, Inception Score sums."""
 
     def __init__(self, total, seed=0):
         self.count, self.sum, self.outer = 0, None, None
         rng = np.random.default_rng(seed)
         self.keep = set(rng.choice(total, size=min(total, KID_KEEP), replace=False).tolist())
-        self.kept, self.probabilities = [], []
+        self.kept, self.is_sums, self.has_probabilities = [], InceptionScoreSums(total), False
 
     def add(self, features, probabilities=None):
         features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
@@ -28,7 +29,8 @@ class FeatureStatistics:
         self.kept.append(features[chosen].astype(np.float32))
         self.count += len(features)
         if probabilities is not None:
-            self.probabilities.append(np.asarray(probabilities, dtype=np.float64))
+            self.is_sums.add(probabilities)
+            self.has_probabilities = True
 
     @property
     def mean(self):
@@ -77,11 +79,39 @@ def kernel_inception_distance(x, y, subsets=100, subset_size=1000, seed=0):
     return float(np.mean(values)), float(np.std(values))
 
 
-def inception_score(probabilities, splits=10):
-    """exp(E[KL(p(y|x) || p(y))]) per split: (mean, std). 1 = useless, K = ideal for K classes."""
-    scores = []
-    for part in np.array_split(np.asarray(probabilities, dtype=np.float64), splits):
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
-        scores.append(np.exp(kl.mean()))
-    return float(np.mean(scores)), float(np.std(scores))
+class InceptionScoreSums:
+    """Per-split running sums for the Inception Score, so no probabilities are kept.
+
+    Per split, IS = exp(mean over x of KL(p(y|x) || p(y))), and that mean KL is
+    mean(sum_y p log p) - sum_y p(y) log p(y), with p(y) the split's mean
+    prediction: two running sums per split are all it needs.
+    """
+
+    def __init__(self, total, splits=IS_SPLITS):
+        base, extra = divmod(total, splits)  # the same splits as np.array_split
+        self.ends = np.cumsum([base + 1] * extra + [base] * (splits - extra))
+        self.count, self.plogp_sum, self.p_sum, self.seen = np.zeros(splits), np.zeros(splits), None, 0
+
+    def add(self, probabilities):
+        p = np.asarray(probabilities, dtype=np.float64)
+        split = np.searchsorted(self.ends, self.seen + np.arange(len(p)), side="right")
+        if self.p_sum is None:
+            self.p_sum = np.zeros((len(self.ends), p.shape[1]))
+        np.add.at(self.p_sum, split, p)
+        np.add.at(self.plogp_sum, split, np.sum(p * np.log(p + 1e-12), axis=1))
+        np.add.at(self.count, split, 1)
+        self.seen += len(p)
+
+    def score(self):
+        """(mean, std) over the splits. 1 = useless, K = ideal for K classes."""
+        marginal = self.p_sum / self.count[:, None]
+        kl = self.plogp_sum / self.count - np.sum(marginal * np.log(marginal + 1e-12), axis=1)
+        scores = np.exp(kl)
+        return float(scores.mean()), float(scores.std())
+
+
+def inception_score(probabilities, splits=IS_SPLITS):
+    """The Inception Score of a whole array of class probabilities: (mean, std)."""
+    sums = InceptionScoreSums(len(probabilities), splits)
+    sums.add(probabilities)
+    return sums.score()

@@ -39,13 +39,25 @@ def test_frechet_distance_sees_mean_shifts_and_covariance_changes():
     assert frechet_distance(mean, cov, mean, cov * 1.5) > 0.01
 
 
+def one_shot_inception_score(probabilities, splits=10):
+    """The textbook formula, on the whole array at once."""
+    scores = []
+    for part in np.array_split(probabilities, splits):
+        kl = np.sum(part * (np.log(part) - np.log(part.mean(axis=0))), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return np.mean(scores), np.std(scores)
+
+
 def test_streaming_statistics_equal_one_shot():
-    features = np.random.default_rng(3).standard_normal((257, 5)) * [1, 2, 3, 4, 5] + 7
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((257, 5)) * [1, 2, 3, 4, 5] + 7
+    probabilities = rng.dirichlet(np.full(7, 0.3), size=257)
     stats = FeatureStatistics(len(features))
-    for start in range(0, len(features), 50):
-        stats.add(features[start:start + 50])
+    for start in range(0, len(features), 50):  # batches straddle the 10 IS splits
+        stats.add(features[start:start + 50], probabilities[start:start + 50])
     np.testing.assert_allclose(stats.mean, features.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(stats.covariance, np.cov(features, rowvar=False), rtol=1e-9)
+    np.testing.assert_allclose(stats.is_sums.score(), one_shot_inception_score(probabilities), rtol=1e-6)
     assert len(stats.kid_features()) == 257  # fewer than KID_KEEP: all are kept
 
 
