@@ -1,8 +1,9 @@
-"""The run directory: checking options, starting or resuming a run, metrics and plots.
+"""The run directory: checking options, then starting or resuming a run.
 
-`train.py` calls `open_run(args)`, which refuses bad input *before* anything is
-written (so a mistake never damages an earlier run), then either creates a
-new run directory or restores one from its newest intact checkpoint.
+`train.py` calls `check_run(args)`, which refuses bad input and loads the data
+*before* anything is written (so a mistake never damages an earlier run), then
+`start_run(plan, args)`, which either creates a new run directory or restores
+one from its newest intact checkpoint.
 `Run` holds everything the training loop changes; `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
