@@ -31,8 +31,11 @@ import time
 
 import numpy as np
 
-import defDATA  # noqa: F401  (first, so its TensorFlow settings apply before TensorFlow loads)
-from metrics import FeatureStatistics, frechet_distance, kernel_inception_distance
+from checkpoint import atomic_save, atomic_write_text
+from defDATA import DataError, load_cifar10, scale_images  # first import of TensorFlow: defDATA sets its options
+from features import load_feature_network
+from metrics import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
+from samples import SampleError, load_generator
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
 
@@ -62,7 +65,6 @@ def describe(batches, network, total, seed=0, full_rank=True):
 
 
 def real_batches(images, batch_size):
-    from defDATA import scale_images
     for start in range(0, len(images), batch_size):
         yield scale_images(images[start:start + batch_size]).numpy()
 
@@ -76,7 +78,6 @@ def generated_batches(generator, total, batch_size, seed):
 
 def pick_real(data, split, n, seed):
     """n real images of a split (a seeded random subset when there are more)."""
-    from defDATA import DataError, load_cifar10
     try:
         images, _ = load_cifar10(data, split=split)
     except DataError as error:
@@ -103,8 +104,6 @@ def reference_statistics(network, data, n, batch_size, cache_dir):
     stats = describe(real_batches(images, batch_size), network, len(images))
     reference = {"mean": stats.mean, "covariance": stats.covariance,
                  "kid_features": stats.kid_features(), "count": np.array(stats.count)}
-    from checkpoint import atomic_save
-
     def save(temporary):
         with open(temporary, "wb") as file_object:
             np.savez(file_object, **reference)
@@ -130,7 +129,7 @@ def report(entry):
     print(f"Fréchet distance {entry['fd']:.2f} {beside}")
     print(f"KID {entry['kid_mean']:.5f} ± {entry['kid_std']:.5f} {beside}")
     if entry["is_mean"] is not None:
-        print(f"Inception Score {entry['is_mean']:.3f} ± {entry['is_std']:.3f} (10 splits) {beside}")
+        print(f"Inception Score {entry['is_mean']:.3f} ± {entry['is_std']:.3f} ({IS_SPLITS} splits) {beside}")
 
 
 class TrainingEvaluator:
@@ -138,7 +137,6 @@ class TrainingEvaluator:
     images against as many training images (reference statistics cached)."""
 
     def __init__(self, features, samples, data, batch_size=100, cache_dir=DEFAULT_CACHE):
-        from features import load_feature_network
         try:
             self.network = load_feature_network(features)
         except ValueError as error:
@@ -155,7 +153,6 @@ class TrainingEvaluator:
 
 def append_result(run_dir, entry):
     """Append one entry to RUN_DIR/eval.json (a JSON list), atomically."""
-    from checkpoint import atomic_write_text
     path, entries = os.path.join(run_dir, "eval.json"), []
     if os.path.exists(path):
         try:
@@ -194,9 +191,6 @@ def parse_args(argv=None):
 
 def evaluate(args):
     """Score what the arguments ask for; returns the result entry."""
-    from features import load_feature_network
-    from samples import SampleError, load_generator
-
     generator, config = None, {}
     if args.run_dir:  # with --real-test too: the run's config names its data
         try:

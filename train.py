@@ -24,11 +24,16 @@ import time
 
 import numpy as np
 
+# defDATA comes before anything that loads TensorFlow (keras included): it sets
+# TensorFlow's process options, which only count before TensorFlow starts.
+from defDATA import make_dataset
+import keras
 import checkpoint
-import defDATA  # noqa: F401  (first, so its TensorFlow settings apply before TensorFlow loads)
 import progress
 import runfiles
-from evaluate import EvalError
+from defGAN import train_discriminator_step, train_generator_step
+from evaluate import EvalError, TrainingEvaluator
+from samples import save_grid
 
 NAN_EXIT_CODE = 3
 
@@ -109,14 +114,11 @@ def make_evaluator(args, config):
     a bad --features or --eval-samples is refused before training starts."""
     if args.eval_every <= 0:
         return None
-    from evaluate import TrainingEvaluator
     return TrainingEvaluator(args.features, args.eval_samples, config["data"])
 
 
 def train_step(run, images, step):
     """One GAN iteration; returns its statistics as a dict."""
-    from defGAN import train_discriminator_step, train_generator_step
-
     # The noise of step N depends only on (seed, N): a resumed run draws the same.
     rng = np.random.default_rng([run.config["seed"], step])
     latent_dim, batch_size = run.config["latent_dim"], run.config["batch_size"]
@@ -148,10 +150,12 @@ def save_everything(run):
     return path
 
 
+def save_plot(run):
+    checkpoint.atomic_save(os.path.join(run.dir, "losses.png"), lambda temporary: progress.plot_losses(run, temporary))
+
+
 def end_of_epoch(run, seconds, timed_steps):
     """Grid, metrics row, loss plot, weights and checkpoint for a finished epoch."""
-    from samples import save_grid
-
     row = {"epoch": run.epoch, "step": run.step}
     row.update({key: round(value / run.epoch_steps, 5) for key, value in run.epoch_sums.items()})
     row.update({"seconds": round(seconds, 1), "it_per_s": round(timed_steps / max(seconds, 1e-9), 3)})
@@ -167,8 +171,7 @@ def end_of_epoch(run, seconds, timed_steps):
     images = run.generator.predict_on_batch(run.fixed_noise)
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
     progress.write_metrics(run.dir, run.history)
-    checkpoint.atomic_save(os.path.join(run.dir, "losses.png"),
-                           lambda temporary: progress.plot_losses(run, temporary))
+    save_plot(run)
     path = save_everything(run)
     log(f"epoch {run.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
@@ -178,9 +181,6 @@ def end_of_epoch(run, seconds, timed_steps):
 
 def train(run, images, stop):
     """The training loop: epochs of steps, saving as it goes."""
-    import keras
-    from defDATA import make_dataset
-
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
@@ -204,8 +204,7 @@ def train(run, images, stop):
         if stop.requested:
             if run.epoch_steps:  # stopped in the middle of an epoch: save it, and show its curve
                 save_everything(run)
-                checkpoint.atomic_save(os.path.join(run.dir, "losses.png"),
-                                       lambda temporary: progress.plot_losses(run, temporary))
+                save_plot(run)
             log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved.\n"
                 f"resume with: {runfiles.resume_command(run.dir)} --epochs {run.target_epochs}")
             return
