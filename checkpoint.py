@@ -9,6 +9,7 @@ A checkpoint is one folder `RUN_DIR/checkpoints/step-NNNNNNNN/` holding
   * `state.weights.h5`  the stacked GAN's weights in Keras' own format. Saving
                         the stacked model saves the generator, the
                         discriminator *and both optimizers' state* together;
+  * `ema_generator.weights.h5`  the generator's moving average (--ema only);
   * `fixed_noise.npy`   the noise behind the progress grids;
   * `state.json`        epoch, step, seed, config, the metrics history so far,
                         and a SHA-256 of the two files above.
@@ -26,6 +27,7 @@ import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_FILE, NOISE_FILE, STATE_FILE = "state.weights.h5", "fixed_noise.npy", "state.json"
+EMA_FILE = "ema_generator.weights.h5"  # only in runs with --ema
 
 
 class CheckpointError(Exception):
@@ -78,7 +80,7 @@ def list_checkpoints(run_dir):
     return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.startswith("step-")]
 
 
-def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1):
+def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None):
     """Write a complete checkpoint for `state["step"]`, then prune to the newest `keep`."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)
     os.makedirs(folder, exist_ok=True)
@@ -87,8 +89,11 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1):
     try:
         gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
         np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
-        state = dict(state, sha256={name: file_sha256(os.path.join(staging, name))
-                                    for name in (WEIGHTS_FILE, NOISE_FILE)})
+        names = [WEIGHTS_FILE, NOISE_FILE]
+        if ema_generator is not None:
+            ema_generator.save_weights(os.path.join(staging, EMA_FILE))
+            names.append(EMA_FILE)
+        state = dict(state, sha256={name: file_sha256(os.path.join(staging, name)) for name in names})
         with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as file_object:
             json.dump(state, file_object, indent=1)
             file_object.flush()

@@ -13,26 +13,35 @@ Freezing D correctly is the classic trap; `train_generator_step` explains it.
 
 `build_models(config)` is the one place that turns a run's config (written to
 `config.json` by `train.py`) into networks, so `samples.py` rebuilds exactly
-what `train.py` trained.
+what `train.py` trained. The losses live in losses.py, presets in presets.py.
 """
 import functools
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from discri_keras import define_discriminator
 from gene_keras import define_generator
+from losses import discriminator_loss, discriminator_metrics, generator_loss
 
-# Everything needed to rebuild the networks of a run. train.py stores these
-# in RUN_DIR/config.json; samples.py reads them back.
+# Everything needed to rebuild the networks of a run, with the classic
+# tutorial's values. train.py stores these in RUN_DIR/config.json; samples.py
+# reads them back. Runs saved before an option existed get its classic value.
 MODEL_DEFAULTS = {
-    "latent_dim": 100,  # size of the random input vector, as in the DCGAN paper
-    "width": 1.0,       # filter-count multiplier; 1.0 is the classic tutorial
-    "dropout": 0.4,     # discriminator dropout, as in the classic tutorial
+    "architecture": "classic",  # or "standard" (SNGAN's standard CNN); see discri_keras.py
+    "latent_dim": 100,        # size of the random input vector, as in the DCGAN paper
+    "width": 1.0,             # filter-count multiplier; 1.0 is the published network
+    "dropout": 0.4,           # discriminator dropout, as in the classic tutorial
+    "batch_norm": False,      # generator BatchNormalization (gene_keras.py)
+    "spectral_norm": False,   # discriminator spectral normalization (discri_keras.py)
+    "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
+    "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
 }
 
 # Label convention used everywhere: 1 = real, 0 = generated ("fake").
 REAL, FAKE = 1.0, 0.0
+WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weights
 
 
 def model_config(config):
@@ -43,24 +52,60 @@ def model_config(config):
 def build_models(config):
     """Return uncompiled (generator, discriminator) for a run config."""
     options = model_config(config)
-    generator = define_generator(options["latent_dim"], width=options["width"])
-    discriminator = define_discriminator(width=options["width"], dropout=options["dropout"])
+    generator = define_generator(options["latent_dim"], options["width"], options["architecture"],
+                                 options["batch_norm"])
+    discriminator = define_discriminator(options["architecture"], options["width"], options["dropout"],
+                                         options["spectral_norm"], options["loss"], options["augment"])
     return generator, discriminator
 
 
-def define_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5):
+def clip_value(config):
+    """The weight-clipping range of the critic: the original WGAN's when
+    `--loss wasserstein` has no spectral normalization to bound it, else none."""
+    wasserstein = config.get("loss") == "wasserstein"
+    return WEIGHT_CLIP if wasserstein and not config.get("spectral_norm") else 0.0
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate rising in a straight line to `peak` over `steps` updates, then flat.
+
+    "Gradual training": the first updates of a GAN act on random networks and
+    the largest gradients come first; small steps then avoid an early
+    collapse. The step counted is the optimizer's own update count.
+    """
+
+    def __init__(self, peak, steps):
+        self.peak, self.steps = peak, steps
+
+    def __call__(self, step):
+        progress = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / float(self.steps))
+        return self.peak * progress
+
+    def get_config(self):
+        return {"peak": self.peak, "steps": self.steps}
+
+
+def adam(config, learning_rate):
+    """Adam as DCGAN set it: beta_1 0.5 (the default 0.9 keeps too much momentum
+    for a target that moves every step). Hinge/SNGAN presets use 0.0 and 0.9."""
+    warmup = config.get("warmup_steps", 0)
+    schedule = LinearWarmup(learning_rate, warmup) if warmup else learning_rate
+    return keras.optimizers.Adam(schedule, beta_1=config.get("beta1", 0.5), beta_2=config.get("beta2", 0.999))
+
+
+def define_gan(generator, discriminator, config):
     """Compile D on its own, then build and compile the stacked model D(G(z)).
 
-    Adam with lr 2e-4 and beta_1 0.5 is the DCGAN paper's setting: the default
-    beta_1 of 0.9 keeps too much momentum for a target that moves every step.
-    Each model gets its own optimizer, because each updates different weights.
+    Each model gets its own optimizer, because each updates different weights,
+    and its own learning rate (`lr_d`, `lr_g`: "two time-scale" updates).
     """
-    discriminator.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
-                          loss="binary_crossentropy", metrics=["accuracy"])
+    loss = config.get("loss", "bce")
+    discriminator.compile(optimizer=adam(config, config.get("lr_d", 2e-4)), loss=discriminator_loss(loss),
+                          metrics=discriminator_metrics(loss))
     noise = keras.Input(shape=generator.input_shape[1:], name="noise")
     gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
-    gan.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
-                loss="binary_crossentropy")
+    gan.compile(optimizer=adam(config, config.get("lr_g", 2e-4)), loss=generator_loss(loss))
     return gan
 
 
@@ -77,17 +122,36 @@ def build_optimizer_state(discriminator, gan):
     gan.optimizer.build(gan.trainable_variables)
 
 
+def make_generate(generator):
+    """A compiled function noise -> images for D's step, in training mode.
+
+    Training mode matters with batch norm: the stacked model runs G with the
+    batch's own statistics, so the fakes D learns from must be made the same way.
+    """
+    return tf.function(lambda noise: generator(noise, training=True))
+
+
 @functools.lru_cache(maxsize=8)
-def labels(value, batch_size):
-    """A [batch_size, 1] array full of `value`, built once per shape and reused."""
-    return np.full((batch_size, 1), value, dtype=np.float32)
+def labels(real_count, fake_count, real_label=REAL):
+    """Labels of a real+fake batch, [real_count + fake_count, 1], built once per shape and reused."""
+    return np.concatenate([np.full((real_count, 1), real_label, np.float32),
+                           np.full((fake_count, 1), FAKE, np.float32)])
 
 
-def train_discriminator_step(discriminator, real_images, fake_images):
-    """One discriminator update on real images (label 1) and one on fakes (label 0).
+def clip_weights(discriminator, limit):
+    """WGAN's Lipschitz bound: clip every weight of the critic to [-limit, limit]."""
+    for variable in discriminator.trainable_variables:
+        variable.assign(keras.ops.clip(variable, -limit, limit))
 
-    Returns the losses and accuracies of both halves, so training can show
-    how well D separates real from fake.
+
+def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0):
+    """One discriminator update on real images (label 1) and fakes (label 0).
+
+    Both halves go through D as one concatenated batch: one pass and one
+    update instead of two. Every loss here is a mean over images, so this is
+    the same objective. `real_label` below 1 is one-sided label smoothing
+    (Salimans et al. 2016): D is never asked to be certain an image is real.
+    Returns each half's loss and accuracy, which show whether D is winning.
     """
     # FREEZING, part 1. Keras 3 captures a model's trainable variables when it
     # first traces `train_on_batch`. If D.trainable were False at that moment
@@ -95,23 +159,26 @@ def train_discriminator_step(discriminator, real_images, fake_images):
     # leaves it so), D's own train_on_batch would silently update nothing,
     # ever. So we set the flag explicitly before every D step.
     discriminator.trainable = True
-    real = discriminator.train_on_batch(real_images, labels(REAL, len(real_images)), return_dict=True)
-    fake = discriminator.train_on_batch(fake_images, labels(FAKE, len(fake_images)), return_dict=True)
-    return {"d_loss_real": float(real["loss"]), "d_loss_fake": float(fake["loss"]),
-            "d_acc_real": float(real["accuracy"]), "d_acc_fake": float(fake["accuracy"])}
+    images = tf.concat([real_images, fake_images], axis=0)
+    result = discriminator.train_on_batch(images, labels(len(real_images), len(fake_images), real_label),
+                                          return_dict=True)
+    if clip:
+        clip_weights(discriminator, clip)
+    return {"d_loss_real": float(result["loss_real"]), "d_loss_fake": float(result["loss_fake"]),
+            "d_acc_real": float(result["acc_real"]), "d_acc_fake": float(result["acc_fake"])}
 
 
 def train_generator_step(gan, discriminator, noise):
     """One generator update through the stacked model; returns G's loss.
 
     The generated images are labelled *real* (1): G is rewarded when D is
-    fooled. This "non-saturating" loss gives G strong gradients early on, when
-    D easily rejects its images.
+    fooled. With BCE this is the "non-saturating" loss, which gives G strong
+    gradients early on, when D easily rejects its images.
     """
     # FREEZING, part 2. Inside the stacked model D must not learn: the loss
     # "call these fakes real" would otherwise teach D to accept fakes. Setting
     # trainable = False before the GAN's step (its traced function then holds
     # only G's variables) keeps D's weights bit-for-bit unchanged here.
     discriminator.trainable = False
-    result = gan.train_on_batch(noise, labels(REAL, len(noise)), return_dict=True)
+    result = gan.train_on_batch(noise, labels(len(noise), 0), return_dict=True)
     return float(result["loss"])

@@ -1,21 +1,33 @@
 """The discriminator: a 32x32 colour image in, one "is this real?" score out.
 
-This is the DCGAN-style network of the widely copied Keras CIFAR-10 tutorial:
-strided 3x3 convolutions instead of pooling (the network learns its own
-downsampling), LeakyReLU instead of ReLU (gradients keep flowing for negative
-inputs, which matters because the generator learns *only* through these
-gradients), dropout before the last layer, and a sigmoid output read as the
-probability that the input is a real CIFAR-10 image.
+Two architectures (`--architecture`):
+  classic   the DCGAN-style network of the widely copied Keras CIFAR-10
+            tutorial: strided 3x3 convolutions 64-128-128-256 instead of
+            pooling (the network learns its own downsampling), LeakyReLU 0.2,
+            dropout before the last layer.
+  standard  the "standard CNN" of the SNGAN paper (Miyato et al. 2018, table 3):
+            pairs of 3x3 stride-1 and 4x4 stride-2 convolutions, 64 to 512
+            filters, LeakyReLU 0.1. Deeper, and about 3x the classic's FLOPs.
+LeakyReLU instead of ReLU keeps gradients flowing for negative inputs, which
+matters because the generator learns *only* through these gradients.
 
-`defGAN.py` compiles it and stacks it behind the generator; `train.py` trains it.
+Options: `spectral_norm` wraps every layer in Keras' SpectralNormalization,
+`loss` picks the output activation (see losses.py), `augment` puts a
+DiffAugment layer first (see augment.py).
+
 There is deliberately no BatchNormalization: inside the stacked model the
 discriminator is frozen, and a frozen BatchNorm layer switches to its running
 (inference) statistics, so it would behave differently in the two steps.
+`defGAN.py` compiles it and stacks it behind the generator.
 """
 import keras
 from keras import layers
 
+from augment import DiffAugment
 from defDATA import IMAGE_SHAPE
+from losses import OUTPUT_ACTIVATION
+
+ARCHITECTURES = ("classic", "standard")
 
 
 def scaled(filters, width):
@@ -23,22 +35,46 @@ def scaled(filters, width):
     return max(1, int(round(filters * width)))
 
 
-def define_discriminator(width=1.0, dropout=0.4, image_shape=IMAGE_SHAPE):
-    """Return an uncompiled Keras model: [N, 32, 32, 3] in [-1, 1] -> [N, 1] in (0, 1).
+@keras.saving.register_keras_serializable(package="gan")
+class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
+    """Keras' SpectralNormalization, which respects freezing.
 
-    `width` scales every layer's filter count (1.0 = the classic tutorial,
-    0.25 = a tiny model for tests).
+    In training mode Keras' wrapper runs a power iteration and *writes* the
+    normalized kernel back into the layer's kernel variable. Inside the stacked
+    model the discriminator is frozen but still called with training=True
+    (so dropout and DiffAugment act), and the plain wrapper would then change
+    D's weights during the generator's step. Here it normalizes only when the
+    layer is trainable, i.e. in D's own step.
     """
-    images = keras.Input(shape=image_shape, name="images")                    # 32x32x3
-    x = layers.Conv2D(scaled(64, width), 3, padding="same")(images)            # 32x32x64
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(scaled(128, width), 3, strides=2, padding="same")(x)     # 16x16x128
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(scaled(128, width), 3, strides=2, padding="same")(x)     # 8x8x128
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(scaled(256, width), 3, strides=2, padding="same")(x)     # 4x4x256
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Flatten()(x)                                                     # 4096
-    x = layers.Dropout(dropout)(x)                                              # 4096
-    score = layers.Dense(1, activation="sigmoid", name="real_probability")(x)   # 1
+
+    def call(self, inputs, training=False):
+        return super().call(inputs, training=bool(training) and self.trainable)
+
+
+def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectral_norm=False,
+                         loss="bce", augment="", image_shape=IMAGE_SHAPE):
+    """Return an uncompiled Keras model: [N, 32, 32, 3] in [-1, 1] -> [N, 1] score.
+
+    `width` scales every layer's filter count (1.0 = the published network,
+    0.125 = a tiny model for tests).
+    """
+    def weighted(layer):
+        return FrozenAwareSpectralNormalization(layer) if spectral_norm else layer
+
+    images = keras.Input(shape=image_shape, name="images")                       # 32x32x3
+    x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3
+    if architecture == "classic":
+        x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(64, width), 3, padding="same"))(x))   # 32x32x64
+        for filters in (128, 128, 256):  # 16x16x128, 8x8x128, 4x4x256
+            x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(filters, width), 3, strides=2, padding="same"))(x))
+    else:
+        for filters in (64, 128, 256):  # 32x32x64 -> 16x16x64, 16x16x128 -> 8x8x128, 8x8x256 -> 4x4x256
+            x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(filters, width), 3, padding="same"))(x))
+            x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(filters, width), 4, strides=2, padding="same"))(x))
+        x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(512, width), 3, padding="same"))(x))  # 4x4x512
+    x = layers.Flatten()(x)                                                       # 4096 (classic), 8192 (standard)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    # float32 output whatever the precision policy: losses need its full range.
+    score = weighted(layers.Dense(1, activation=OUTPUT_ACTIVATION[loss], dtype="float32"))(x)  # 1
     return keras.Model(images, score, name="discriminator")

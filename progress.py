@@ -7,11 +7,46 @@ import csv
 import io
 import os
 
+import numpy as np
+
 import checkpoint
 
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
+# Warning thresholds. Real CIFAR-10 pixels vary across images with a standard
+# deviation of about 0.5 (in [-1, 1] units); a grid far below that is collapsing.
+SATURATED_ACCURACY = 0.99
+COLLAPSED_SPREAD = 0.05
+WARN_AFTER_STEPS = 200  # before this, a fresh generator's near-blank images would raise false alarms
+
+
+def training_warnings(row, grid_images):
+    """Plain-language warnings about an epoch's metrics row and its progress grid.
+
+    The usual failure modes of a GAN show up here before they show up in the
+    images: D winning every call (G gets no useful gradient), D failing on one
+    side (it has stopped learning), or G making the same image for any noise
+    ("mode collapse").
+    """
+    found = []
+    if row["step"] < WARN_AFTER_STEPS:
+        return found
+    real, fake = row["d_acc_real"], row["d_acc_fake"]
+    if real >= SATURATED_ACCURACY and fake >= SATURATED_ACCURACY:
+        found.append(f"the discriminator is right {100 * min(real, fake):.0f}% of the time on real and fake: "
+                     "the generator gets little to learn from. Try --label-smoothing 0.1, more --dropout, "
+                     "--augment color,translation, --spectral-norm, or a lower --lr-d.")
+    elif min(real, fake) <= 1 - SATURATED_ACCURACY:
+        side = "real" if real < fake else "generated"
+        found.append(f"the discriminator calls almost every {side} image wrong (accuracy {100 * min(real, fake):.0f}%): "
+                     "it has lost the game. Try a higher --lr-d, --d-steps 2, or less --dropout.")
+    spread = float(np.mean(np.std(grid_images, axis=0)))
+    if spread < COLLAPSED_SPREAD:
+        found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} across its images, real data "
+                     "~0.5): the generator may have collapsed to a few images. Try --loss hinge with "
+                     "--spectral-norm, --batch-norm, or resume from an earlier checkpoint with a lower --lr-g.")
+    return found
 
 
 def write_metrics(run_dir, history):

@@ -18,12 +18,16 @@ import numpy as np
 import checkpoint
 from progress import CURVE_EVERY, write_metrics
 from defDATA import DataError, load_cifar10, parse_classes
-from defGAN import MODEL_DEFAULTS, build_models, build_optimizer_state, define_gan
+from augment import parse_policy
+from defGAN import build_models, build_optimizer_state, define_gan, make_generate
+from ema import GeneratorEMA
+from losses import DECISION_THRESHOLD
+from presets import CLASSIC, DEFAULT_PRESET, preset_options
 
-# The options that define a run, stored in config.json. Model options come
-# from defGAN; the rest are the classic tutorial's training settings.
-RUN_DEFAULTS = dict(MODEL_DEFAULTS, batch_size=128, lr=2e-4, beta1=0.5, seed=0,
-                    classes=None, flip=False, steps_per_epoch=None, data=None)
+# The options that define a run, stored in config.json: a preset's (see
+# presets.py) plus the ones no preset sets.
+RUN_OPTIONS = dict(seed=0, classes=None, steps_per_epoch=None, data=None, preset=None)
+RUN_KEYS = list(CLASSIC) + list(RUN_OPTIONS)
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data"}
 FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
@@ -37,9 +41,12 @@ class RunError(Exception):
 class Run:
     """Everything the training loop reads and changes, in one place."""
 
-    def __init__(self, run_dir, config, generator, discriminator, gan, fixed_noise, args):
+    def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args):
         self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
-        self.generator, self.discriminator, self.gan = generator, discriminator, gan
+        self.generator, self.discriminator, self.gan, self.ema = generator, discriminator, gan, ema
+        self.generate = make_generate(generator)
+        # What users get: the averaged generator when there is one (see ema.py).
+        self.sampler = ema.model if ema else generator
         self.target_epochs, self.keep, self.checkpoint_every = args.epochs, args.keep, args.checkpoint_every
         self.eval_every, self.evaluator, self.best_fd = args.eval_every, None, None
         self.epoch = self.step = self.epoch_steps = 0  # finished epochs, total steps, steps into this epoch
@@ -58,7 +65,8 @@ class Run:
             self.window_sums, self.window_steps = {}, 0
 
     def steps_per_epoch(self, image_count):
-        full = image_count // (self.config["batch_size"] // 2)  # half a batch of real images per step
+        # Each discriminator update takes half a batch of real images.
+        full = image_count // (self.config["batch_size"] // 2 * self.config["d_steps"])
         return min(full, self.config["steps_per_epoch"] or full)
 
     def random_state_variables(self):
@@ -96,7 +104,16 @@ def check_numbers(args):
              ("--latent-dim", args.latent_dim, args.latent_dim is None or args.latent_dim > 0, "must be at least 1"),
              ("--width", args.width, args.width is None or args.width > 0, "must be positive"),
              ("--lr", args.lr, args.lr is None or args.lr > 0, "must be positive"),
-             ("--beta1", args.beta1, args.beta1 is None or 0 <= args.beta1 < 1, "must be in [0, 1)")]
+             ("--lr-d", args.lr_d, args.lr_d is None or args.lr_d > 0, "must be positive"),
+             ("--lr-g", args.lr_g, args.lr_g is None or args.lr_g > 0, "must be positive"),
+             ("--beta1", args.beta1, args.beta1 is None or 0 <= args.beta1 < 1, "must be in [0, 1)"),
+             ("--beta2", args.beta2, args.beta2 is None or 0 <= args.beta2 < 1, "must be in [0, 1)"),
+             ("--dropout", args.dropout, args.dropout is None or 0 <= args.dropout < 1, "must be in [0, 1)"),
+             ("--d-steps", args.d_steps, args.d_steps is None or args.d_steps >= 1, "must be at least 1"),
+             ("--warmup-steps", args.warmup_steps, args.warmup_steps is None or args.warmup_steps >= 0, "must be 0 or more"),
+             ("--label-smoothing", args.label_smoothing,
+              args.label_smoothing is None or 0 <= args.label_smoothing < 0.5, "must be in [0, 0.5)"),
+             ("--ema", args.ema, args.ema is None or 0 <= args.ema < 1, "must be in [0, 1) (0 turns it off)")]
     for flag, value, ok, rule in rules:
         if not ok:
             raise RunError(f"{flag} {value}: {rule}")
@@ -104,13 +121,40 @@ def check_numbers(args):
 
 def given_options(args):
     """The run-defining options the user actually typed (None = not given)."""
-    given = {key: getattr(args, key) for key in RUN_DEFAULTS if getattr(args, key, None) is not None}
+    given = {key: getattr(args, key) for key in RUN_KEYS if getattr(args, key, None) is not None}
+    if getattr(args, "lr", None) is not None:  # --lr sets both rates; --lr-d / --lr-g still win
+        given = dict({"lr_d": args.lr, "lr_g": args.lr}, **given)
+    if given.get("augment") is not None:
+        try:
+            given["augment"] = ",".join(parse_policy(given["augment"]))
+        except ValueError as error:
+            raise RunError(f"--augment {args.augment}: {error}") from None
     if given.get("classes") is not None:
         try:
             given["classes"] = parse_classes(given["classes"])
         except DataError as error:
             raise RunError(str(error)) from None
     return given
+
+
+def check_config(config):
+    """Refuse option combinations that make no sense together."""
+    if config["label_smoothing"] and DECISION_THRESHOLD[config["loss"]] == 0.0:
+        raise RunError(f"--label-smoothing {config['label_smoothing']}: only for --loss bce or lsgan; "
+                       f"the {config['loss']} loss reads labels as signs, not targets")
+
+
+def new_config(args):
+    """A new run's config: the preset's options, then the flags typed."""
+    given = given_options(args)
+    name = given.get("preset") or DEFAULT_PRESET
+    try:
+        config = dict(RUN_OPTIONS, **preset_options(name))
+    except KeyError as error:
+        raise RunError(f"--preset: {error.args[0]}") from None
+    config.update(given, preset=name)
+    check_config(config)
+    return config
 
 
 def read_config(run_dir):
@@ -127,6 +171,10 @@ def read_config(run_dir):
 def resume_config(args):
     """Config of the run to resume; a typed option that contradicts it is an error."""
     config = read_config(args.resume)
+    if "lr" in config:  # written before separate D and G rates existed
+        config.setdefault("lr_d", config["lr"])
+        config.setdefault("lr_g", config.pop("lr"))
+    config = dict(RUN_OPTIONS, **CLASSIC) | config  # options added since the run began keep classic values
     for key, value in given_options(args).items():
         if key not in RESUME_MAY_CHANGE and value != config.get(key):
             flag = "--" + key.replace("_", "-")
@@ -233,7 +281,7 @@ def check_run(args):
         if args.epochs <= found[1]["epoch"]:
             raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
     else:
-        config, run_dir = dict(RUN_DEFAULTS, **given_options(args)), args.out or "runs/cifar10"
+        config, run_dir = new_config(args), args.out or "runs/cifar10"
         check_new_run_dir(run_dir, args.overwrite)
         if args.overwrite and os.path.isdir(run_dir):
             lock_run_dir(run_dir).close()  # never delete a run that is training right now
@@ -250,7 +298,8 @@ def start_run(plan, args):
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
     generator, discriminator = build_models(config)
-    gan = define_gan(generator, discriminator, config["lr"], config["beta1"])
+    gan = define_gan(generator, discriminator, config)
+    ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
     if found is None:
         if os.path.isdir(run_dir) and args.overwrite:
             shutil.rmtree(run_dir)
@@ -258,7 +307,7 @@ def start_run(plan, args):
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
-        run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
+        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args)
         run.lock = lock_run_dir(run_dir)
         print(f"new run in {run_dir} (config.json written)", flush=True)
         return run
@@ -266,7 +315,9 @@ def start_run(plan, args):
     remove_stale_temporaries(run_dir)
     build_optimizer_state(discriminator, gan)
     gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
-    run = Run(run_dir, config, generator, discriminator, gan, fixed_noise, args)
+    if ema:
+        ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
+    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args)
     run.restore(state)
     run.lock = plan.lock
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint

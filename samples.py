@@ -19,6 +19,7 @@ import numpy as np
 
 from defDATA import unscale_images
 from defGAN import build_models
+from ema import WEIGHTS_NAME as EMA_WEIGHTS_NAME
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
 
@@ -46,8 +47,15 @@ def save_grid(images, path, columns):
     matplotlib.image.imsave(path, grid)
 
 
-def load_generator(run_dir, weights_name="generator.weights.h5"):
-    """Rebuild a run's generator from config.json and load its weights."""
+def load_generator(run_dir, weights_name=None, use_ema=True):
+    """Rebuild a run's generator from config.json and load its weights: (generator, config, weights file name).
+
+    By default these are the moving-average weights when the run kept them
+    (train.py --ema; see ema.py), else the latest weights.
+    """
+    if weights_name is None:
+        has_ema = os.path.isfile(os.path.join(run_dir, EMA_WEIGHTS_NAME))
+        weights_name = EMA_WEIGHTS_NAME if use_ema and has_ema else "generator.weights.h5"
     config_path, weights_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, weights_name)
     if not os.path.isfile(config_path):
         raise SampleError(f"{run_dir}: no config.json here; is this a run directory made by train.py?")
@@ -64,7 +72,7 @@ def load_generator(run_dir, weights_name="generator.weights.h5"):
     except Exception as error:
         raise SampleError(f"{weights_path}: does not match the generator described by config.json "
                           f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
-    return generator, config
+    return generator, config, weights_name
 
 
 def interpolation_noise(latent_dim, walks, steps, rng):
@@ -84,6 +92,8 @@ def parse_args(argv=None):
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points")
+    parser.add_argument("--no-ema", action="store_true",
+                        help="use the latest generator weights even when the run kept a moving average (--ema)")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.cols < 1:
         parser.error(f"--rows and --cols must be at least 1 (got {args.rows} x {args.cols})")
@@ -93,7 +103,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        generator, config = load_generator(args.run_dir)
+        generator, config, weights_name = load_generator(args.run_dir, use_ema=not args.no_ema)
     except SampleError as error:
         sys.exit(f"error: {error}")
     latent_dim, rng = generator.input_shape[1], np.random.default_rng(args.seed)
@@ -107,7 +117,7 @@ def main(argv=None):
     images = generator.predict(noise, batch_size=256, verbose=0)
     out = args.out or os.path.join(args.run_dir, default_name)
     save_grid(images, out, args.cols)
-    print(f"wrote {out} ({args.rows}x{args.cols} images, seed {args.seed})")
+    print(f"wrote {out} ({args.rows}x{args.cols} images, seed {args.seed}, weights {weights_name})")
     if args.individual:
         import matplotlib.image
         os.makedirs(args.individual, exist_ok=True)

@@ -31,7 +31,11 @@ import keras
 import checkpoint
 import progress
 import runfiles
-from defGAN import train_discriminator_step, train_generator_step
+from defGAN import clip_value, train_discriminator_step, train_generator_step
+from discri_keras import ARCHITECTURES
+from ema import WEIGHTS_NAME as EMA_WEIGHTS_NAME
+from losses import LOSSES
+from presets import DEFAULT_PRESET, PRESETS
 from evaluate import EvalError, TrainingEvaluator
 from samples import save_grid
 
@@ -45,19 +49,42 @@ def parse_args(argv=None):
     p.add_argument("--out", help="run directory to create (default: runs/cifar10; a temporary folder with --dry-run)")
     p.add_argument("--epochs", type=int, default=100,
                    help="total epochs; with --resume, the new total (default: 100, ~15 h on 2 CPU cores)")
-    # Options that define the run. None means "not given", so --resume can
-    # tell a deliberate change from a default; runfiles.RUN_DEFAULTS fills them in.
+    # Options that define the run. None means "not given": the preset fills it
+    # in, and --resume can tell a deliberate change from a default.
+    p.add_argument("--preset", help=f"named configuration, see presets.py: {', '.join(PRESETS)}; "
+                   f"flags below override it (default: {DEFAULT_PRESET}, the best measured)")
     p.add_argument("--steps-per-epoch", type=int,
                    help="cut each epoch to this many steps (default: the whole data set)")
     p.add_argument("--batch-size", type=int, help="images per step: D sees half real, half generated; "
                    "G trains on a full batch (default: 128, as the classic tutorial)")
+    p.add_argument("--architecture", choices=ARCHITECTURES,
+                   help="network pair: the Keras tutorial's, or SNGAN's standard CNN (default: from the preset)")
     p.add_argument("--latent-dim", type=int, help="size of the noise vector (default: 100, as DCGAN)")
     p.add_argument("--width", type=float, help="filter-count multiplier of both networks (default: 1.0)")
+    p.add_argument("--loss", choices=LOSSES, help="GAN loss, see losses.py (default: bce, the classic's)")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
+                   help="batch normalization in the generator (default: from the preset)")
+    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
+                   help="spectral normalization of every discriminator layer (default: from the preset)")
+    p.add_argument("--dropout", type=float, help="discriminator dropout rate, 0 for none (default: 0.4, the classic's)")
+    p.add_argument("--label-smoothing", type=float,
+                   help="one-sided: D's real label becomes 1 - this, e.g. 0.1 (default: 0, off)")
+    p.add_argument("--augment", help="DiffAugment on D's input, comma-separated from color,translation,cutout; "
+                   "'' for none (default: from the preset)")
     p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: 2e-4, as DCGAN)")
+    p.add_argument("--lr-d", type=float, help="discriminator learning rate, overrides --lr (default: 2e-4)")
+    p.add_argument("--lr-g", type=float, help="generator learning rate, overrides --lr (default: 2e-4)")
     p.add_argument("--beta1", type=float, help="Adam beta_1 (default: 0.5, as DCGAN)")
+    p.add_argument("--beta2", type=float, help="Adam beta_2 (default: 0.999, Keras' own)")
+    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update, each on new "
+                   "real images (default: 1)")
+    p.add_argument("--warmup-steps", type=int, help="raise the learning rates linearly from 0 over this many "
+                   "updates (default: 0, no warm-up)")
+    p.add_argument("--ema", type=float, help="decay of the generator's weight average, e.g. 0.999; "
+                   "0 turns it off (default: from the preset)")
     p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise (default: 0)")
     p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
-    p.add_argument("--flip", action="store_const", const=True,
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction,
                    help="mirror real images at random, left to right (default: off)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
@@ -118,24 +145,27 @@ def make_evaluator(args, config):
 
 
 def train_step(run, images, step):
-    """One GAN iteration; returns its statistics as a dict."""
+    """One GAN iteration (d_steps discriminator updates, one generator update); returns its statistics."""
     # The noise of step N depends only on (seed, N): a resumed run draws the same.
     rng = np.random.default_rng([run.config["seed"], step])
-    latent_dim, batch_size = run.config["latent_dim"], run.config["batch_size"]
+    config = run.config
+    real_label, clip = 1.0 - config["label_smoothing"], clip_value(config)
     # As in the classic tutorial, D sees half a batch of real and half of fake
-    # images, and G trains on a full batch.
-    noise_for_fakes = rng.standard_normal((len(images), latent_dim), dtype=np.float32)
-    noise_for_generator = rng.standard_normal((batch_size, latent_dim), dtype=np.float32)
-    # predict_on_batch runs the compiled forward pass once, without predict()'s
-    # per-call dataset and callback machinery (much slower inside a loop).
-    fakes = run.generator.predict_on_batch(noise_for_fakes)
-    stats = train_discriminator_step(run.discriminator, images, fakes)
-    if not np.isfinite(stats["d_loss_real"] + stats["d_loss_fake"]):
+    # images per update, and G trains on a full batch.
+    sums = {}
+    for real in keras.ops.split(images, config["d_steps"]):
+        noise = rng.standard_normal((len(real), config["latent_dim"]), dtype=np.float32)
+        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip)
+        sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
+    if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
-    stats["g_loss"] = train_generator_step(run.gan, run.discriminator, noise_for_generator)
-    if not np.isfinite(stats["g_loss"]):
+    noise = rng.standard_normal((config["batch_size"], config["latent_dim"]), dtype=np.float32)
+    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise)
+    if not np.isfinite(sums["g_loss"]):
         divergence(step, "generator", "loss")
-    return stats
+    if run.ema:
+        run.ema.update(step + 1)  # step + 1 generator updates so far
+    return sums
 
 
 def save_everything(run):
@@ -143,10 +173,12 @@ def save_everything(run):
     for network in (run.generator, run.discriminator):
         if not all_finite(network):
             divergence(run.step, network.name, "weights")
-    path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep)
-    for network in (run.generator, run.discriminator):
-        target = os.path.join(run.dir, f"{network.name}.weights.h5")
-        checkpoint.atomic_save(target, network.save_weights)
+    ema_model = run.ema.model if run.ema else None
+    path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
+                                      ema_generator=ema_model)
+    files = [(run.generator, "generator.weights.h5"), (run.discriminator, "discriminator.weights.h5")]
+    for network, name in files + ([(ema_model, EMA_WEIGHTS_NAME)] if ema_model else []):
+        checkpoint.atomic_save(os.path.join(run.dir, name), network.save_weights)
     return path
 
 
@@ -160,16 +192,18 @@ def end_of_epoch(run, seconds, timed_steps):
     row.update({key: round(value / run.epoch_steps, 5) for key, value in run.epoch_sums.items()})
     row.update({"seconds": round(seconds, 1), "it_per_s": round(timed_steps / max(seconds, 1e-9), 3)})
     if run.evaluator and run.epoch % run.eval_every == 0:
-        row["fd"] = round(run.evaluator(run.generator, seed=run.config["seed"]), 3)
+        row["fd"] = round(run.evaluator(run.sampler, seed=run.config["seed"]), 3)
         if run.best_fd is None or row["fd"] < run.best_fd:  # keep the best-scoring generator too
             run.best_fd = row["fd"]
-            checkpoint.atomic_save(os.path.join(run.dir, "generator.best.weights.h5"), run.generator.save_weights)
+            checkpoint.atomic_save(os.path.join(run.dir, "generator.best.weights.h5"), run.sampler.save_weights)
         log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
-    images = run.generator.predict_on_batch(run.fixed_noise)
+    images = run.sampler.predict_on_batch(run.fixed_noise)
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
+    for warning in progress.training_warnings(row, images):
+        log(f"  warning: {warning}")
     progress.write_metrics(run.dir, run.history)
     save_plot(run)
     path = save_everything(run)
@@ -184,7 +218,7 @@ def train(run, images, stop):
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        dataset = make_dataset(images, run.config["batch_size"] // 2, run.config["seed"], epoch=run.epoch,
+        dataset = make_dataset(images, run.config["batch_size"] // 2 * run.config["d_steps"], run.config["seed"], epoch=run.epoch,
                                flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)

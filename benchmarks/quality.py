@@ -1,14 +1,17 @@
-"""Quality benchmark: train for a fixed wall-clock budget, then score the generator.
+"""Quality benchmark: train configurations for the same wall-clock budget, then score each.
 
     python benchmarks/quality.py --minutes 30 --data ~/.cache/cifar10/cifar-10-python.tar.gz \\
         --features ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite
 
-It runs `train.py` (extra options through --train-args), stops it with Ctrl-C
-(SIGINT) when the budget is spent, which makes train.py save everything, then
-runs `evaluate.py` twice in the same invocation: on the trained generator, and
-on the real test images (the floor, the best score any generator could get).
-It prints both, their ratio, the iterations done and the sample grid's path.
-Compare runs of this benchmark with each other, measured the same way.
+By default it compares the `classic` preset with the default preset; give
+`--compare` once per configuration (train.py options, quoted) to compare
+others, e.g. an ablation: --compare "--preset classic" --compare "--preset classic --ema 0.999".
+Each configuration runs `train.py` alone on the machine for `--minutes`, then
+is stopped with Ctrl-C (SIGINT), which makes train.py save everything. After
+all trainings, `evaluate.py` scores each generator, and the real test images
+(the floor: the best score any generator could get), in the same invocation.
+It prints a table: configuration, iterations, it/s, Fréchet distance, its
+ratio to the first configuration's, and the grids' paths.
 """
 import argparse
 import json
@@ -55,28 +58,48 @@ def score(run_dir, options):
         return json.load(file_object)[-1]
 
 
-def main():
-    p = argparse.ArgumentParser(description="Train for a fixed time budget, then report the Fréchet distance "
-                                "next to the real-data floor.")
-    p.add_argument("--minutes", type=float, default=30, help="training budget in wall-clock minutes (default: 30)")
+def parse_args():
+    p = argparse.ArgumentParser(description="Train configurations for a fixed time budget each, then report "
+                                "their Fréchet distances next to the real-data floor.")
+    p.add_argument("--minutes", type=float, default=30, help="training budget per configuration, in wall-clock "
+                   "minutes (default: 30)")
     p.add_argument("--data", help="CIFAR-10 archive (default: download through Keras)")
     p.add_argument("--features", default="inception", help="feature network for evaluate.py (default: inception)")
     p.add_argument("--n", type=int, default=10000, help="images per score (default: 10000)")
-    p.add_argument("--train-args", default="", help="extra train.py options, quoted, e.g. \"--flip --lr 1e-4\"")
+    p.add_argument("--compare", action="append", metavar="TRAIN_ARGS",
+                   help="one configuration as train.py options, quoted; repeat it; the first is the baseline "
+                   "of the ratios (default: \"--preset classic\" and \"\", the default preset)")
     p.add_argument("--out", default=os.path.join("runs", "quality-" + time.strftime("%Y%m%d-%H%M%S")),
-                   help="run directory for the benchmark (default: runs/quality-DATE-TIME)")
-    args = p.parse_args()
-    steps, seconds = train_for(args.minutes, args.out, args.data, args.train_args)
+                   help="folder for the benchmark's run directories (default: runs/quality-DATE-TIME)")
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    configurations = args.compare or ["--preset classic", ""]
+    if os.path.exists(args.out):
+        sys.exit(f"error: --out {args.out}: already exists; pick a new folder")
+    runs = []
+    for index, train_args in enumerate(configurations):
+        run_dir = os.path.join(args.out, f"run{index}")
+        steps, seconds = train_for(args.minutes, run_dir, args.data, train_args)
+        runs.append({"train_args": train_args or "(default preset)", "dir": run_dir, "steps": steps,
+                     "it_per_s": steps / seconds})
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
-    generated = score(args.out, common)
-    floor = score(args.out, ["--real-test", *common])
-    grid = os.path.join(args.out, "samples.png")
-    subprocess.run(script("samples.py", args.out, "--out", grid), check=True, capture_output=True)
-    print(f"\nquality benchmark ({args.minutes:g} min of training, {steps} iterations, {steps / seconds:.2f} it/s)")
-    print(f"  Fréchet distance [{generated['features']}, N={generated['n']} vs {generated['reference']}]: "
-          f"{generated['fd']:.2f}")
-    print(f"  real-data floor (test images, same measure): {floor['fd']:.2f}   ratio: {generated['fd'] / floor['fd']:.1f}x")
-    print(f"  grid: {grid}")
+    for run in runs:  # scored after all training, so no score competes with a run for the CPU
+        run["fd"] = score(run["dir"], common)["fd"]
+        run["grid"] = os.path.join(run["dir"], "samples.png")
+        subprocess.run(script("samples.py", run["dir"], "--out", run["grid"]), check=True, capture_output=True)
+    floor = score(runs[0]["dir"], ["--real-test", *common])
+    print(f"\nquality benchmark: {args.minutes:g} min of training each; Fréchet distance [{floor['features']}, "
+          f"N={floor['n']} vs {floor['reference']}]")
+    print(f"{'configuration':<50} {'iterations':>10} {'it/s':>6} {'FD':>8} {'vs first':>8}  grid")
+    for run in runs:
+        print(f"{run['train_args']:<50} {run['steps']:>10} {run['it_per_s']:>6.2f} {run['fd']:>8.2f} "
+              f"{run['fd'] / runs[0]['fd']:>8.3f}  {run['grid']}")
+    print(f"{'real-data floor (CIFAR-10 test images)':<50} {'':>10} {'':>6} {floor['fd']:>8.2f}")
+    with open(os.path.join(args.out, "results.json"), "w") as file_object:
+        json.dump({"minutes": args.minutes, "n": args.n, "runs": runs, "floor": floor["fd"]}, file_object, indent=1)
 
 
 if __name__ == "__main__":

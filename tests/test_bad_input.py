@@ -47,6 +47,10 @@ def refused(arguments, message, watched, script="train.py"):
     (["--batch-size", "100000"], "--batch-size 100000: needs 50000 real images per step"),
     (["--batch-size", "7"], "--batch-size 7: must be an even number"),
     (["--classes", "zebra"], "--classes: unknown class 'zebra'"),
+    (["--preset", "best"], "--preset: unknown preset 'best'"),
+    (["--augment", "zoom"], "--augment zoom: unknown augmentation zoom"),
+    (["--ema", "1"], "--ema 1.0: must be in [0, 1)"),
+    (["--loss", "hinge", "--label-smoothing", "0.1"], "only for --loss bce or lsgan"),
 ])
 def test_nonsense_values(real_archive, finished_run, tmp_path, arguments, message):
     refused(["--data", real_archive, "--out", str(tmp_path / "new" / "run"), *arguments], message, finished_run)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from defGAN import build_models, define_gan, train_discriminator_step, train_generator_step
+from presets import CLASSIC
 
 
 def snapshot(model):
@@ -15,7 +16,7 @@ def changed(before, model):
 
 def test_each_step_updates_exactly_one_network():
     generator, discriminator = build_models({"latent_dim": 8, "width": 0.125})
-    gan = define_gan(generator, discriminator, learning_rate=1e-3)
+    gan = define_gan(generator, discriminator, dict(CLASSIC, lr_d=1e-3, lr_g=1e-3))
     rng = np.random.default_rng(0)
     for alternation in range(4):
         real = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)

@@ -17,7 +17,9 @@ import pytest
 
 from conftest import ROOT, TINY, run_script
 
-STEPS = ["--steps-per-epoch", "4"]
+# The options with state of their own ride along: the EMA copy, DiffAugment's
+# random state and batch-norm statistics must all resume exactly too.
+STEPS = ["--steps-per-epoch", "4", "--ema", "0.9", "--augment", "translation,cutout", "--batch-norm"]
 
 
 def weights_of(path):
@@ -30,7 +32,10 @@ def weights_of(path):
 
 
 def latest_state_weights(run_dir):
-    return weights_of(sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))[-1] + "/state.weights.h5")
+    """Every array of the newest checkpoint: the stacked GAN's and the EMA generator's."""
+    folder = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))[-1]
+    arrays = {"ema/" + name: value for name, value in weights_of(folder + "/ema_generator.weights.h5").items()}
+    return dict(arrays, **weights_of(folder + "/state.weights.h5"))
 
 
 def metric_rows(run_dir):

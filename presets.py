@@ -1,0 +1,36 @@
+"""Named training configurations: `python train.py --preset NAME`.
+
+A preset fills in every option that defines a run; any flag typed on the
+command line still overrides it. `classic` is the widely copied Keras
+tutorial, kept as the reference every other preset is measured against (see
+README, "Results", and benchmarks/quality.py). DEFAULT_PRESET is the one that
+measured best at an equal 30-minute CPU budget.
+"""
+from defGAN import MODEL_DEFAULTS
+
+# The classic tutorial: its networks (MODEL_DEFAULTS), BCE, Adam 2e-4 / 0.5, batch 128.
+CLASSIC = dict(MODEL_DEFAULTS,
+               batch_size=128,       # images per step: D sees 64 real + 64 generated, G trains on 128
+               lr_d=2e-4, lr_g=2e-4,  # Adam learning rates of D and G (DCGAN's 2e-4)
+               beta1=0.5, beta2=0.999,  # Adam momentum terms (DCGAN's beta1; Keras' beta2)
+               d_steps=1,            # discriminator updates per generator update
+               warmup_steps=0,       # learning-rate warm-up length in updates (0 = none)
+               label_smoothing=0.0,  # one-sided: real labels become 1 - this for D
+               ema=0.0,              # generator weight averaging decay (0 = off)
+               flip=False)           # random left-right mirroring of real images
+
+PRESETS = {
+    "classic": CLASSIC,
+    # SNGAN's CIFAR-10 recipe (Miyato et al. 2018): standard CNN pair, spectral
+    # norm, hinge loss, Adam 2e-4 with beta1 0 / beta2 0.9; plus weight averaging.
+    "sngan": dict(CLASSIC, architecture="standard", latent_dim=128, batch_norm=True, spectral_norm=True,
+                  loss="hinge", dropout=0.0, beta1=0.0, beta2=0.9, ema=0.999),
+}
+DEFAULT_PRESET = "classic"
+
+
+def preset_options(name):
+    """The options of preset `name`; raises KeyError naming the choices."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    return dict(PRESETS[name])
