@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from devices import split_batch
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
@@ -94,18 +95,19 @@ def adam(config, learning_rate):
     return keras.optimizers.Adam(schedule, beta_1=config.get("beta1", 0.5), beta_2=config.get("beta2", 0.999))
 
 
-def define_gan(generator, discriminator, config):
+def define_gan(generator, discriminator, config, jit_compile=False):
     """Compile D on its own, then build and compile the stacked model D(G(z)).
 
     Each model gets its own optimizer, because each updates different weights,
     and its own learning rate (`lr_d`, `lr_g`: "two time-scale" updates).
+    `jit_compile` compiles each training step with XLA (see train.py --jit-compile).
     """
     loss = config.get("loss", "bce")
     discriminator.compile(optimizer=adam(config, config.get("lr_d", 2e-4)), loss=discriminator_loss(loss),
-                          metrics=discriminator_metrics(loss))
+                          metrics=discriminator_metrics(loss), jit_compile=jit_compile)
     noise = keras.Input(shape=generator.input_shape[1:], name="noise")
     gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
-    gan.compile(optimizer=adam(config, config.get("lr_g", 2e-4)), loss=generator_loss(loss))
+    gan.compile(optimizer=adam(config, config.get("lr_g", 2e-4)), loss=generator_loss(loss), jit_compile=jit_compile)
     return gan
 
 
@@ -122,20 +124,34 @@ def build_optimizer_state(discriminator, gan):
     gan.optimizer.build(gan.trainable_variables)
 
 
-def make_generate(generator):
+def build_losses_and_metrics(generator, discriminator, gan):
+    """Let Keras build both models' compiled losses and metrics from one small plain batch.
+
+    Keras builds them from the first batch a model sees, and cannot read a
+    batch already split over replicas (tf.distribute), so under a strategy we
+    show each model two images first. test_on_batch trains nothing and, in
+    inference mode, draws no random numbers (dropout and DiffAugment are off).
+    """
+    noise = np.zeros((2,) + generator.input_shape[1:], np.float32)
+    discriminator.test_on_batch(np.zeros((2,) + discriminator.input_shape[1:], np.float32), labels(2, REAL))
+    gan.test_on_batch(noise, labels(2, REAL))
+
+
+def make_generate(generator, jit_compile=False):
     """A compiled function noise -> images for D's step, in training mode.
 
+    Calling the generator inside one tf.function avoids predict()'s per-call
+    machinery, and the images stay tensors on the device for D's step.
     Training mode matters with batch norm: the stacked model runs G with the
     batch's own statistics, so the fakes D learns from must be made the same way.
     """
-    return tf.function(lambda noise: generator(noise, training=True))
+    return tf.function(lambda noise: generator(noise, training=True), jit_compile=jit_compile)
 
 
 @functools.lru_cache(maxsize=8)
-def labels(real_count, fake_count, real_label=REAL):
-    """Labels of a real+fake batch, [real_count + fake_count, 1], built once per shape and reused."""
-    return np.concatenate([np.full((real_count, 1), real_label, np.float32),
-                           np.full((fake_count, 1), FAKE, np.float32)])
+def labels(count, value):
+    """A [count, 1] array full of `value`, built once per shape and reused."""
+    return np.full((count, 1), value, np.float32)
 
 
 def clip_weights(discriminator, limit):
@@ -144,13 +160,14 @@ def clip_weights(discriminator, limit):
         variable.assign(keras.ops.clip(variable, -limit, limit))
 
 
-def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0):
+def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0, strategy=None):
     """One discriminator update on real images (label 1) and fakes (label 0).
 
     Both halves go through D as one concatenated batch: one pass and one
     update instead of two. Every loss here is a mean over images, so this is
     the same objective. `real_label` below 1 is one-sided label smoothing
     (Salimans et al. 2016): D is never asked to be certain an image is real.
+    Under a tf.distribute strategy each replica gets a slice of both halves.
     Returns each half's loss and accuracy, which show whether D is winning.
     """
     # FREEZING, part 1. Keras 3 captures a model's trainable variables when it
@@ -159,16 +176,16 @@ def train_discriminator_step(discriminator, real_images, fake_images, real_label
     # leaves it so), D's own train_on_batch would silently update nothing,
     # ever. So we set the flag explicitly before every D step.
     discriminator.trainable = True
-    images = tf.concat([real_images, fake_images], axis=0)
-    result = discriminator.train_on_batch(images, labels(len(real_images), len(fake_images), real_label),
-                                          return_dict=True)
+    images = split_batch(strategy, real_images, fake_images)
+    targets = split_batch(strategy, labels(len(real_images), real_label), labels(len(fake_images), FAKE))
+    result = discriminator.train_on_batch(images, targets, return_dict=True)
     if clip:
         clip_weights(discriminator, clip)
     return {"d_loss_real": float(result["loss_real"]), "d_loss_fake": float(result["loss_fake"]),
             "d_acc_real": float(result["acc_real"]), "d_acc_fake": float(result["acc_fake"])}
 
 
-def train_generator_step(gan, discriminator, noise):
+def train_generator_step(gan, discriminator, noise, strategy=None):
     """One generator update through the stacked model; returns G's loss.
 
     The generated images are labelled *real* (1): G is rewarded when D is
@@ -180,5 +197,6 @@ def train_generator_step(gan, discriminator, noise):
     # trainable = False before the GAN's step (its traced function then holds
     # only G's variables) keeps D's weights bit-for-bit unchanged here.
     discriminator.trainable = False
-    result = gan.train_on_batch(noise, labels(len(noise), 0), return_dict=True)
+    result = gan.train_on_batch(split_batch(strategy, noise), split_batch(strategy, labels(len(noise), REAL)),
+                                return_dict=True)
     return float(result["loss"])

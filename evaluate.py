@@ -73,7 +73,9 @@ def generated_batches(generator, total, batch_size, seed):
     rng = np.random.default_rng(seed)
     for start in range(0, total, batch_size):
         noise = rng.standard_normal((min(batch_size, total - start), generator.input_shape[1])).astype(np.float32)
-        yield generator.predict_on_batch(noise)
+        # A plain call, not predict_on_batch: under a tf.distribute strategy
+        # (train.py --strategy) predict_on_batch would return every replica's copy.
+        yield generator(noise, training=False).numpy()
 
 
 def pick_real(data, split, n, seed):

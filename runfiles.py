@@ -18,15 +18,17 @@ import numpy as np
 import checkpoint
 from progress import CURVE_EVERY, write_metrics
 from defDATA import DataError, load_cifar10, parse_classes
+import devices
 from augment import parse_policy
-from defGAN import build_models, build_optimizer_state, define_gan, make_generate
+from defGAN import build_losses_and_metrics, build_models, build_optimizer_state, define_gan, make_generate
 from ema import GeneratorEMA
 from losses import DECISION_THRESHOLD
 from presets import CLASSIC, DEFAULT_PRESET, preset_options
 
 # The options that define a run, stored in config.json: a preset's (see
 # presets.py) plus the ones no preset sets.
-RUN_OPTIONS = dict(seed=0, classes=None, steps_per_epoch=None, data=None, preset=None)
+RUN_OPTIONS = dict(seed=0, classes=None, steps_per_epoch=None, data=None, preset=None,
+                   precision="float32")  # float32 measured fastest on CPU (README, "Speed")
 RUN_KEYS = list(CLASSIC) + list(RUN_OPTIONS)
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data"}
@@ -41,10 +43,12 @@ class RunError(Exception):
 class Run:
     """Everything the training loop reads and changes, in one place."""
 
-    def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args):
+    def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args,
+                 strategy=None, jit_compile=False):
         self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
         self.generator, self.discriminator, self.gan, self.ema = generator, discriminator, gan, ema
-        self.generate = make_generate(generator)
+        self.generate = make_generate(generator, jit_compile)
+        self.strategy = strategy
         # What users get: the averaged generator when there is one (see ema.py).
         self.sampler = ema.model if ema else generator
         self.target_epochs, self.keep, self.checkpoint_every = args.epochs, args.keep, args.checkpoint_every
@@ -272,9 +276,13 @@ def check_run(args):
         args.batch_size = min(args.batch_size or 32, 32)
         args.out = args.out or tempfile.mkdtemp(prefix="gan-dry-run-")
     lock, found = None, None
+    # Under --strategy multi-worker only the chief writes the run directory; the
+    # other workers train in step with it and write into a private temporary
+    # folder (the usual tf.distribute recipe), so they never race on files.
+    helper = args.strategy == "multi-worker" and not devices.is_chief()
     if args.resume:
         config, run_dir = resume_config(args), args.resume
-        lock = lock_run_dir(run_dir)
+        lock = None if helper else lock_run_dir(run_dir)
         found = checkpoint.find_latest_checkpoint(run_dir)
         if found is None:
             raise RunError(f"--resume {run_dir}: no intact checkpoint in {run_dir}/checkpoints")
@@ -282,9 +290,12 @@ def check_run(args):
             raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
     else:
         config, run_dir = new_config(args), args.out or "runs/cifar10"
-        check_new_run_dir(run_dir, args.overwrite)
-        if args.overwrite and os.path.isdir(run_dir):
-            lock_run_dir(run_dir).close()  # never delete a run that is training right now
+        if not helper:
+            check_new_run_dir(run_dir, args.overwrite)
+            if args.overwrite and os.path.isdir(run_dir):
+                lock_run_dir(run_dir).close()  # never delete a run that is training right now
+    if helper:
+        run_dir = tempfile.mkdtemp(prefix="gan-worker-")
     return Plan(run_dir, config, found, load_images(config, args.dry_run), lock)
 
 
@@ -297,9 +308,24 @@ def start_run(plan, args):
     # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
-    generator, discriminator = build_models(config)
-    gan = define_gan(generator, discriminator, config)
-    ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
+    devices.set_precision(config["precision"])
+    strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
+    print(devices.describe(strategy, config["precision"], jit_compile), flush=True)
+    with strategy.scope():  # variables (weights, optimizer slots, EMA copy) are created per replica
+        generator, discriminator = build_models(config)
+        gan = define_gan(generator, discriminator, config, jit_compile)
+        ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
+        if strategy.num_replicas_in_sync > 1:
+            try:
+                build_losses_and_metrics(generator, discriminator, gan)
+            except ValueError as error:
+                if "Invalid reduction dimension" not in str(error):
+                    raise
+                raise RunError(f"--strategy {args.strategy}: Keras {keras.__version__} cannot combine train_on_batch "
+                               "results across workers (known bug, tensorflow/tensorflow#72388); use --strategy "
+                               "mirrored on one machine") from None
+        if found is not None:
+            build_optimizer_state(discriminator, gan)
     if found is None:
         if os.path.isdir(run_dir) and args.overwrite:
             shutil.rmtree(run_dir)
@@ -307,17 +333,17 @@ def start_run(plan, args):
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
-        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args)
+        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
         run.lock = lock_run_dir(run_dir)
         print(f"new run in {run_dir} (config.json written)", flush=True)
         return run
     path, state, fixed_noise = found
     remove_stale_temporaries(run_dir)
-    build_optimizer_state(discriminator, gan)
+    os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
     gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
     if ema:
         ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
-    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args)
+    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
     run.restore(state)
     run.lock = plan.lock
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint

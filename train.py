@@ -32,6 +32,7 @@ import checkpoint
 import progress
 import runfiles
 from defGAN import clip_value, train_discriminator_step, train_generator_step
+from devices import PRECISIONS, STRATEGIES
 from discri_keras import ARCHITECTURES
 from ema import WEIGHTS_NAME as EMA_WEIGHTS_NAME
 from losses import LOSSES
@@ -86,6 +87,17 @@ def parse_args(argv=None):
     p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction,
                    help="mirror real images at random, left to right (default: off)")
+    p.add_argument("--precision", choices=list(PRECISIONS), help="float32, or Keras mixed precision "
+                   "(16-bit compute, float32 weights) (default: float32, the fastest measured on CPU)")
+    # How to run: may change when resuming.
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                   help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
+                   "measured slower (default: auto)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="none",
+                   help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
+                   "(several machines, set TF_CONFIG; see README) (default: none)")
+    p.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split the "
+                   "CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
     p.add_argument("--checkpoint-every", type=int, default=0,
@@ -155,12 +167,12 @@ def train_step(run, images, step):
     sums = {}
     for real in keras.ops.split(images, config["d_steps"]):
         noise = rng.standard_normal((len(real), config["latent_dim"]), dtype=np.float32)
-        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip)
+        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip, run.strategy)
         sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
     if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
     noise = rng.standard_normal((config["batch_size"], config["latent_dim"]), dtype=np.float32)
-    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise)
+    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise, run.strategy)
     if not np.isfinite(sums["g_loss"]):
         divergence(step, "generator", "loss")
     if run.ema:
@@ -200,7 +212,7 @@ def end_of_epoch(run, seconds, timed_steps):
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
-    images = run.sampler.predict_on_batch(run.fixed_noise)
+    images = run.sampler(run.fixed_noise, training=False).numpy()  # a plain call works under any strategy
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
     for warning in progress.training_warnings(row, images):
         log(f"  warning: {warning}")

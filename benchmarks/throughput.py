@@ -1,0 +1,169 @@
+"""Throughput benchmark: training iterations per second, FLOPs, peak rate and memory.
+
+    python benchmarks/throughput.py                      # default and classic presets, float32
+    python benchmarks/throughput.py --precision bfloat16 --jit-compile on
+
+For each preset it times train.py's own training step (`train.train_step`)
+against a reference copy of the classic tutorial's loop written out below
+(`g.predict` for the fakes, D trained on separate real and fake half-batches,
+then the stacked model), in the same process, alternating A B A B, and reports
+medians of `--repeats` timings after a warm-up. It also prints the FLOPs of
+one iteration (flops.py), the arithmetic rate reached, this machine's peak
+rate (a large matmul and a large convolution, timed here), and the process's
+peak resident memory. The timings share a machine with whatever else runs:
+compare the ratio, which is measured under the same conditions.
+"""
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from defDATA import load_cifar10, make_dataset, scale_images  # noqa: E402  first: TensorFlow's options
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import devices  # noqa: E402
+from defGAN import build_models, define_gan, make_generate  # noqa: E402
+from discri_keras import define_discriminator  # noqa: E402
+from ema import GeneratorEMA  # noqa: E402
+from flops import iteration_flops  # noqa: E402
+from gene_keras import define_generator  # noqa: E402
+from presets import DEFAULT_PRESET, preset_options  # noqa: E402
+from runfiles import RUN_OPTIONS  # noqa: E402
+from train import train_step  # noqa: E402
+
+
+class ReferenceClassicLoop:
+    """The classic Keras tutorial's training loop, as it is widely copied.
+
+    One change keeps it correct on Keras 3: D.trainable is set before each
+    model's step (see defGAN.py, "FREEZING"); the tutorial's single toggle
+    leaves D untrained there, which would make the reference do less work.
+    """
+
+    def __init__(self, images, batch_size=128, latent_dim=100):
+        self.images = scale_images(images).numpy()  # the tutorial keeps all images as float32
+        self.batch_size, self.latent_dim = batch_size, latent_dim
+        self.generator, self.discriminator = define_generator(latent_dim), define_discriminator()
+        self.discriminator.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy", metrics=["accuracy"])
+        self.gan = keras.Sequential([self.generator, self.discriminator])
+        self.gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy")
+        self.rng = np.random.default_rng(0)
+
+    def step(self):
+        half = self.batch_size // 2
+        real = self.images[self.rng.integers(0, len(self.images), half)]
+        fakes = self.generator.predict(self.rng.standard_normal((half, self.latent_dim)), verbose=0)
+        self.discriminator.trainable = True
+        self.discriminator.train_on_batch(real, np.ones((half, 1)))
+        self.discriminator.train_on_batch(fakes, np.zeros((half, 1)))
+        self.discriminator.trainable = False
+        self.gan.train_on_batch(self.rng.standard_normal((self.batch_size, self.latent_dim)), np.ones((self.batch_size, 1)))
+
+
+class OurLoop:
+    """train.py's step for a preset, fed by train.py's tf.data pipeline."""
+
+    def __init__(self, images, preset, jit_compile):
+        config = dict(RUN_OPTIONS, **preset_options(preset))
+        generator, discriminator = build_models(config)
+        gan = define_gan(generator, discriminator, config, jit_compile)
+        ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
+        self.run = types.SimpleNamespace(config=config, generator=generator, discriminator=discriminator, gan=gan,
+                                         ema=ema, generate=make_generate(generator, jit_compile), strategy=None)
+        self.batches = iter(make_dataset(images, config["batch_size"] // 2 * config["d_steps"], 0).repeat())
+        self.steps = 0
+
+    def step(self):
+        train_step(self.run, next(self.batches), self.steps)
+        self.steps += 1
+
+
+def iterations_per_second(loop, steps):
+    started = time.perf_counter()
+    for _ in range(steps):
+        loop.step()
+    return steps / (time.perf_counter() - started)
+
+
+def peak_gflops(repeats=5):
+    """This machine's best float32 rate on a large matmul and a large convolution."""
+    a = tf.random.normal((2048, 2048))
+    images, kernel = tf.random.normal((128, 16, 16, 128)), tf.random.normal((3, 3, 128, 128))
+    tests = {"matmul 2048x2048x2048": (tf.function(lambda: tf.matmul(a, a)), 2 * 2048 ** 3),
+             "conv 3x3 128->128 on 128x16x16": (tf.function(lambda: tf.nn.conv2d(images, kernel, 1, "SAME")),
+                                                 2 * 128 * 16 * 16 * 9 * 128 * 128)}
+    rates = {}
+    for name, (operation, flops) in tests.items():
+        operation().numpy()  # trace and warm up
+        best = min(timed(operation) for _ in range(repeats))
+        rates[name] = flops / best / 1e9
+    return rates
+
+
+def timed(operation):
+    started = time.perf_counter()
+    operation().numpy()
+    return time.perf_counter() - started
+
+
+def compare(preset, images, args):
+    keras.mixed_precision.set_global_policy("float32")  # the reference is always float32
+    reference = ReferenceClassicLoop(images)
+    devices.set_precision(args.precision)
+    ours = OurLoop(images, preset, devices.use_jit(args.jit_compile))
+    for loop in (ours, reference):
+        iterations_per_second(loop, args.warmup)
+    timings = {"ours": [], "reference": []}
+    for _ in range(args.repeats):  # alternate, so slow phases of a noisy machine hit both
+        timings["ours"].append(iterations_per_second(ours, args.steps))
+        timings["reference"].append(iterations_per_second(reference, args.steps))
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    flops = iteration_flops(ours.run.generator, ours.run.discriminator, ours.run.config["batch_size"],
+                            ours.run.config["d_steps"])
+    return medians, flops, ours.run.config
+
+
+def main():
+    p = argparse.ArgumentParser(description="Time train.py's step against the classic tutorial loop.")
+    p.add_argument("--presets", default=f"{DEFAULT_PRESET},classic", help="comma-separated presets to time "
+                   f"(default: {DEFAULT_PRESET},classic)")
+    p.add_argument("--data", help="CIFAR-10 archive (default: 5,000 random images; speed does not depend on content)")
+    p.add_argument("--steps", type=int, default=20, help="iterations per timing (default: 20)")
+    p.add_argument("--repeats", type=int, default=3, help="timings per loop; medians are reported (default: 3)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first, for tracing (default: 5)")
+    p.add_argument("--precision", choices=list(devices.PRECISIONS), default="float32",
+                   help="precision of our loop; the reference stays float32 (default: float32)")
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                   help="XLA for our loop, as train.py's flag (default: auto)")
+    args = p.parse_args()
+    images = (load_cifar10(args.data)[0] if args.data
+              else np.random.default_rng(0).integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8))
+    print(devices.describe(tf.distribute.get_strategy(), args.precision, devices.use_jit(args.jit_compile)))
+    peaks = peak_gflops()
+    for name, rate in peaks.items():
+        print(f"peak {name}: {rate:.1f} GFLOP/s")
+    conv_peak = peaks["conv 3x3 128->128 on 128x16x16"]
+    for preset in args.presets.split(","):
+        medians, flops, config = compare(preset, images, args)
+        ours, reference = medians["ours"], medians["reference"]
+        achieved = flops["total"] * ours / 1e9
+        print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
+              f"width {config['width']}):")
+        for part, value in flops.items():
+            print(f"  FLOPs per iteration, {part}: {value / 1e9:.2f} G")
+        print(f"  train.py step: {ours:.3f} it/s, {ours * config['batch_size']:.0f} images/s, "
+              f"{achieved:.1f} GFLOP/s = {100 * achieved / conv_peak:.0f}% of the convolution peak")
+        print(f"  reference classic loop: {reference:.3f} it/s, {reference * 128:.0f} images/s")
+        print(f"  ratio (train.py step / classic loop): {ours / reference:.2f}x")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    print(f"\npeak resident memory of this process: {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Where and how the training runs: devices, precision, XLA, and tf.distribute.
+
+train.py asks this module three things before it builds any network:
+  * the precision policy (`--precision`). "bfloat16" and "float16" are Keras'
+    mixed-precision policies: layers compute in 16 bits and keep float32
+    weights; the last layer of each network is float32 (see gene_keras.py and
+    discri_keras.py) so losses and images keep their full range. With
+    float16, whose range is small, Keras scales the loss automatically
+    (LossScaleOptimizer) so small gradients do not round to zero.
+  * whether to compile steps with XLA (`--jit-compile auto` = on with a GPU,
+    off on CPU, where it measured slower).
+  * the tf.distribute strategy (`--strategy`): none, "mirrored" (every GPU of
+    this machine; each holds a copy of the weights and takes a slice of each
+    batch, gradients are averaged), or "multi-worker" (the same across
+    machines, configured by the TF_CONFIG environment variable; see README).
+Under a strategy, `split_batch` hands each replica its slice of a batch, so
+the same train_on_batch calls train on the global batch.
+"""
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+STRATEGIES = ("none", "mirrored", "multi-worker")
+
+
+def set_precision(name):
+    """Set Keras' global dtype policy; every layer built afterwards follows it."""
+    keras.mixed_precision.set_global_policy(PRECISIONS[name])
+
+
+def has_gpu():
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def use_jit(choice):
+    """--jit-compile auto|on|off -> bool. XLA measured slower on CPU, faster on GPU."""
+    return has_gpu() if choice == "auto" else choice == "on"
+
+
+def split_cpu(replicas):
+    """Present the CPU as `replicas` logical devices, so that the mirrored
+    strategy can be tried (and tested) on a machine without GPUs. Must run
+    before TensorFlow first touches a device."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+def make_strategy(name, cpu_replicas=0):
+    """The tf.distribute strategy for --strategy; "none" is TensorFlow's default (one device)."""
+    if name == "mirrored" and cpu_replicas > 1:
+        return tf.distribute.MirroredStrategy(split_cpu(cpu_replicas))
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief():
+    """True on the one worker that writes the run's files: the "chief" task, or
+    worker 0 of a cluster without one, or this process when there is no TF_CONFIG."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = config.get("task")
+    if not task:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task["type"] == "chief"
+    return task["type"] == "worker" and task["index"] == 0
+
+
+def split_batch(strategy, *parts):
+    """One batch made of `parts` (e.g. real and generated images), split so that
+    each replica gets an equal slice *of every part*; a plain tensor without a strategy.
+
+    Slicing each part separately matters: splitting [real; fake] down the middle
+    would give one replica only real images and the other only fakes.
+    """
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return tf.concat(parts, axis=0) if len(parts) > 1 else tf.convert_to_tensor(parts[0])
+    replicas = strategy.num_replicas_in_sync
+    for part in parts:
+        if len(part) % replicas:
+            raise ValueError(f"a batch part of {len(part)} does not split over {replicas} replicas")
+    slices = [np.split(np.asarray(part), replicas) for part in parts]
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: tf.concat([part[context.replica_id_in_sync_group] for part in slices], axis=0))
+
+
+def describe(strategy, precision, jit_compile):
+    """One line for the start of training: devices, replicas, precision, XLA."""
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    where = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    return (f"devices: {where}; {strategy.num_replicas_in_sync} replica(s) ({type(strategy).__name__}); "
+            f"precision {precision} (policy {PRECISIONS[precision]}); XLA {'on' if jit_compile else 'off'}")

@@ -1,0 +1,42 @@
+"""FLOP counts against values worked out by hand, so the benchmark's peak fraction can be trusted."""
+import keras
+import pytest
+
+from defGAN import build_models
+from flops import backward_flops, forward_flops, iteration_flops, layer_forward_flops
+
+
+def one_layer(layer, input_shape):
+    inputs = keras.Input(input_shape)
+    layer(inputs)
+    return layer
+
+
+def test_conv_transposed_conv_and_dense_layers():
+    # 16x16 outputs x 8 filters, each a 3x3x3 kernel of multiply-adds (2 FLOPs each).
+    conv = one_layer(keras.layers.Conv2D(8, 3, strides=2, padding="same"), (32, 32, 3))
+    assert layer_forward_flops(conv) == 2 * (16 * 16 * 8) * (3 * 3 * 3) == 110_592
+    # Each of 4x4x6 input values is multiplied into a 4x4 patch of 4 output channels.
+    transposed = one_layer(keras.layers.Conv2DTranspose(4, 4, strides=2, padding="same"), (4, 4, 6))
+    assert layer_forward_flops(transposed) == 2 * (4 * 4 * 6) * (4 * 4 * 4) == 12_288
+    dense = one_layer(keras.layers.Dense(10), (20,))
+    assert layer_forward_flops(dense) == 2 * 20 * 10 == 400
+    wrapped = one_layer(keras.layers.SpectralNormalization(keras.layers.Dense(10)), (20,))
+    assert layer_forward_flops(wrapped) == 400
+    assert layer_forward_flops(one_layer(keras.layers.LeakyReLU(), (20,))) == 0
+
+
+def test_classic_networks_and_one_iteration():
+    generator, discriminator = build_models({})
+    d = 2 * (32 * 32 * 64 * 27 + 16 * 16 * 128 * 576 + 8 * 8 * 128 * 1152 + 4 * 4 * 256 * 1152 + 4096)
+    g = 2 * (100 * 4096 + 4 * 4 * 256 * 16 * 128 + 8 * 8 * 128 * 16 * 128 + 16 * 16 * 128 * 16 * 128
+             + 32 * 32 * 3 * 9 * 128)
+    assert forward_flops(discriminator) == d == 69_607_424
+    assert forward_flops(generator) == g
+    first_d, first_g = 2 * 32 * 32 * 64 * 27, 2 * 100 * 4096
+    assert backward_flops(discriminator) == 2 * d - first_d
+    parts = iteration_flops(generator, discriminator, batch_size=128)
+    assert parts["generator makes fakes for D"] == 64 * g
+    assert parts["D step (forward + backward)"] == 128 * (3 * d - first_d)
+    assert parts["G step through the stacked model"] == 128 * (g + 2 * d + 2 * g - first_g)
+    assert parts["total"] == pytest.approx(sum(value for key, value in parts.items() if key != "total"))
