@@ -13,11 +13,17 @@ Every epoch writes into the run directory:
   config.json              what rebuilds the models (read by samples.py)
   checkpoints/step-N/      everything needed to resume (see checkpoint.py)
 
+What is trained, and how, comes from a preset (presets.py; the default is
+the best measured) with any flag on top: losses, normalization, augmentation,
+weight averaging, learning rates (see README, "Options"). Where it runs:
+precision, XLA and tf.distribute (devices.py).
+
 Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
 """
 import argparse
 import os
+import resource
 import signal
 import sys
 import time
@@ -137,6 +143,11 @@ class StopFlag:
         log(f"\n{signal.Signals(signum).name} received: finishing this step and saving (press Ctrl-C again to quit now)")
 
 
+def peak_memory():
+    """Peak resident memory of this process, for the closing line ("MB")."""
+    return f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"  # Linux: KiB
+
+
 def all_finite(model):
     return all(np.isfinite(weight).all() for weight in model.get_weights())
 
@@ -251,10 +262,10 @@ def train(run, images, stop):
             if run.epoch_steps:  # stopped in the middle of an epoch: save it, and show its curve
                 save_everything(run)
                 save_plot(run)
-            log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved.\n"
+            log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved ({peak_memory()}).\n"
                 f"resume with: {runfiles.resume_command(run.dir)} --epochs {run.target_epochs}")
             return
-    log(f"done: {run.epoch} epochs, {run.step} steps. Draw samples with: python samples.py {run.dir}")
+    log(f"done: {run.epoch} epochs, {run.step} steps ({peak_memory()}). Draw samples with: python samples.py {run.dir}")
 
 
 def main(argv=None):

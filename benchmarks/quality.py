@@ -93,6 +93,7 @@ def main():
     floor = score(runs[0]["dir"], ["--real-test", *common])
     print(f"\nquality benchmark: {args.minutes:g} min of training each; Fréchet distance [{floor['features']}, "
           f"N={floor['n']} vs {floor['reference']}]")
+    print("(it/s here divides iterations by the whole budget, start-up included)")
     print(f"{'configuration':<50} {'iterations':>10} {'it/s':>6} {'FD':>8} {'vs first':>8}  grid")
     for run in runs:
         print(f"{run['train_args']:<50} {run['steps']:>10} {run['it_per_s']:>6.2f} {run['fd']:>8.2f} "

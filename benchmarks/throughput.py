@@ -34,7 +34,7 @@ from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
 from gene_keras import define_generator  # noqa: E402
 from presets import DEFAULT_PRESET, preset_options  # noqa: E402
-from runfiles import RUN_OPTIONS  # noqa: E402
+from runconfig import RUN_OPTIONS  # noqa: E402
 from train import train_step  # noqa: E402
 
 

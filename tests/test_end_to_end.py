@@ -5,7 +5,6 @@ import os
 
 import matplotlib.image
 import numpy as np
-import pytest
 
 from conftest import TINY, run_script
 from samples import GRID_PADDING

@@ -1,10 +1,8 @@
 """Runs you can leave alone: exact resume, kills at any moment, Ctrl-C, divergence."""
 import csv
 import glob
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
