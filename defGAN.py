@@ -90,24 +90,27 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 def adam(config, learning_rate):
     """Adam as DCGAN set it: beta_1 0.5 (the default 0.9 keeps too much momentum
     for a target that moves every step). Hinge/SNGAN presets use 0.0 and 0.9."""
-    warmup = config.get("warmup_steps", 0)
+    warmup = config["warmup_steps"]
     schedule = LinearWarmup(learning_rate, warmup) if warmup else learning_rate
-    return keras.optimizers.Adam(schedule, beta_1=config.get("beta1", 0.5), beta_2=config.get("beta2", 0.999))
+    return keras.optimizers.Adam(schedule, beta_1=config["beta1"], beta_2=config["beta2"])
 
 
 def define_gan(generator, discriminator, config, jit_compile=False):
     """Compile D on its own, then build and compile the stacked model D(G(z)).
 
+    `config` is a full run config (presets.CLASSIC and the typed flags): the
+    training defaults live there, not here.
+
     Each model gets its own optimizer, because each updates different weights,
     and its own learning rate (`lr_d`, `lr_g`: "two time-scale" updates).
     `jit_compile` compiles each training step with XLA (see train.py --jit-compile).
     """
-    loss = config.get("loss", "bce")
-    discriminator.compile(optimizer=adam(config, config.get("lr_d", 2e-4)), loss=discriminator_loss(loss),
+    loss = config["loss"]
+    discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
                           metrics=discriminator_metrics(loss), jit_compile=jit_compile)
     noise = keras.Input(shape=generator.input_shape[1:], name="noise")
     gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
-    gan.compile(optimizer=adam(config, config.get("lr_g", 2e-4)), loss=generator_loss(loss), jit_compile=jit_compile)
+    gan.compile(optimizer=adam(config, config["lr_g"]), loss=generator_loss(loss), jit_compile=jit_compile)
     return gan
 
 
