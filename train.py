@@ -55,7 +55,8 @@ def parse_args(argv=None):
                    "(default: download through Keras)")
     p.add_argument("--out", help="run directory to create (default: runs/cifar10; a temporary folder with --dry-run)")
     p.add_argument("--epochs", type=int, default=100,
-                   help="total epochs; with --resume, the new total (default: 100, ~15 h on 2 CPU cores)")
+                   help="total epochs; with --resume, the new total (default: 100, ~8 h on 2 CPU cores "
+                   "with the default preset)")
     # Options that define the run. None means "not given": the preset fills it
     # in, and --resume can tell a deliberate change from a default.
     p.add_argument("--preset", help=f"named configuration, see presets.py: {', '.join(PRESETS)}; "
@@ -63,11 +64,11 @@ def parse_args(argv=None):
     p.add_argument("--steps-per-epoch", type=int,
                    help="cut each epoch to this many steps (default: the whole data set)")
     p.add_argument("--batch-size", type=int, help="images per step: D sees half real, half generated; "
-                   "G trains on a full batch (default: 128, as the classic tutorial)")
+                   "G trains on a full batch (default: from the preset; 128 in classic)")
     p.add_argument("--architecture", choices=ARCHITECTURES,
                    help="network pair: the Keras tutorial's, or SNGAN's standard CNN (default: from the preset)")
     p.add_argument("--latent-dim", type=int, help="size of the noise vector (default: 100, as DCGAN)")
-    p.add_argument("--width", type=float, help="filter-count multiplier of both networks (default: 1.0)")
+    p.add_argument("--width", type=float, help="filter-count multiplier of both networks (default: from the preset; 1.0 in classic)")
     p.add_argument("--loss", choices=LOSSES, help="GAN loss, see losses.py (default: bce, the classic's)")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
                    help="batch normalization in the generator (default: from the preset)")
