@@ -26,16 +26,16 @@ PRESETS = {
     # the DCGAN paper has it, and a moving average of the generator's weights.
     # After 30 minutes it measured *worse* than classic, so it is not the default.
     "dcgan-ema": dict(CLASSIC, batch_norm=True, ema=0.999),
-    # SNGAN's CIFAR-10 recipe (Miyato et al. 2018): standard CNN pair, spectral
-    # norm, hinge loss, Adam 2e-4 with beta1 0 / beta2 0.9; plus weight averaging.
     # The classic networks at half width with half the batch, plus weight
     # averaging. On a CPU, a GAN's first hours are short of *updates*, not of
     # capacity or of images per update: half the filters cost about a quarter
     # of the arithmetic, so 30 minutes bought 5.6x classic's updates. The average
     # of the generator's recent weights smooths out the noise of those small,
     # fast steps (no batch norm here: an average would copy the live network's
-    # batch statistics, which is what hurt `dcgan-ema`).
+    # batch statistics, the likely reason `dcgan-ema` lost).
     "small-ema": dict(CLASSIC, width=0.5, batch_size=64, ema=0.999),
+    # SNGAN's CIFAR-10 recipe (Miyato et al. 2018): standard CNN pair, spectral
+    # norm, hinge loss, Adam 2e-4 with beta1 0 / beta2 0.9; plus weight averaging.
     "sngan": dict(CLASSIC, architecture="standard", latent_dim=128, batch_norm=True, spectral_norm=True,
                   loss="hinge", dropout=0.0, beta1=0.0, beta2=0.9, ema=0.999),
 }

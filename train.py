@@ -68,7 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--architecture", choices=ARCHITECTURES,
                    help="network pair: the Keras tutorial's, or SNGAN's standard CNN (default: from the preset)")
     p.add_argument("--latent-dim", type=int, help="size of the noise vector (default: 100, as DCGAN)")
-    p.add_argument("--width", type=float, help="filter-count multiplier of both networks (default: from the preset; 1.0 in classic)")
+    p.add_argument("--width", type=float,
+                   help="filter-count multiplier of both networks (default: from the preset; 1.0 in classic)")
     p.add_argument("--loss", choices=LOSSES, help="GAN loss, see losses.py (default: bce, the classic's)")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
                    help="batch normalization in the generator (default: from the preset)")
