@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from devices import split_batch
+from devices import Model, split_batch
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
@@ -109,7 +109,7 @@ def define_gan(generator, discriminator, config, jit_compile=False):
     discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
                           metrics=discriminator_metrics(loss), jit_compile=jit_compile)
     noise = keras.Input(shape=generator.input_shape[1:], name="noise")
-    gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
+    gan = Model(noise, discriminator(generator(noise)), name="gan")  # keras.Model (see devices.py)
     gan.compile(optimizer=adam(config, config["lr_g"]), loss=generator_loss(loss), jit_compile=jit_compile)
     return gan
 

@@ -14,7 +14,9 @@ train.py asks this module three things before it builds any network:
     batch, gradients are averaged), or "multi-worker" (the same across
     machines, configured by the TF_CONFIG environment variable; see README).
 Under a strategy, `split_batch` hands each replica its slice of a batch, so
-the same train_on_batch calls train on the global batch.
+the same train_on_batch calls train on the global batch. `Model` is the
+keras.Model the trained networks are built as; it mends one Keras bug that
+stops train_on_batch on several machines.
 """
 import json
 import os
@@ -89,6 +91,37 @@ def split_batch(strategy, *parts):
     slices = [np.split(np.asarray(part), replicas) for part in parts]
     return strategy.experimental_distribute_values_from_function(
         lambda context: tf.concat([part[context.replica_id_in_sync_group] for part in slices], axis=0))
+
+
+def averaged_across_workers(strategy):
+    """True when Keras averages each step's results over several machines:
+    MultiWorkerMirroredStrategy with more replicas in the cluster than here."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+
+
+class Model(keras.Model):
+    """keras.Model, mended so that train_on_batch also runs on several machines.
+
+    The discriminator and the stacked GAN are built as this class (a functional
+    model like any other: `Model(inputs, outputs)`). Under
+    MultiWorkerMirroredStrategy, Keras 3 averages a step's results (loss,
+    accuracies) across workers along axis 0, which a scalar does not have, and
+    fails with "Invalid reduction dimension 0" (tensorflow/tensorflow#72388).
+    Giving each result the shape [1] there lets that average run; it comes
+    back as a scalar. Everywhere else the step is exactly Keras' own.
+    """
+
+    def train_step(self, data):
+        return self._reducible(super().train_step(data))
+
+    def test_step(self, data):
+        return self._reducible(super().test_step(data))
+
+    def _reducible(self, logs):
+        if not averaged_across_workers(self.distribute_strategy):
+            return logs
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
 
 
 def describe(strategy, precision, jit_compile):

@@ -158,8 +158,9 @@ def load_images(config, dry_run):
 class Plan:
     """What check_run decided: where, with which config, from which checkpoint."""
 
-    def __init__(self, run_dir, config, found, images, lock):
+    def __init__(self, run_dir, config, found, images, lock, helper=False):
         self.run_dir, self.config, self.found, self.images, self.lock = run_dir, config, found, images, lock
+        self.helper = helper  # a multi-worker helper, writing into a private temporary folder
 
 
 def check_run(args):
@@ -190,7 +191,7 @@ def check_run(args):
                 lock_run_dir(run_dir).close()  # never delete a run that is training right now
     if helper:
         run_dir = tempfile.mkdtemp(prefix="gan-worker-")
-    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock)
+    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock, helper)
 
 
 def start_run(plan, args):
@@ -210,14 +211,7 @@ def start_run(plan, args):
         gan = define_gan(generator, discriminator, config, jit_compile)
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
         if strategy.num_replicas_in_sync > 1:
-            try:
-                build_losses_and_metrics(generator, discriminator, gan)
-            except ValueError as error:
-                if "Invalid reduction dimension" not in str(error):
-                    raise
-                raise RunError(f"--strategy {args.strategy}: Keras {keras.__version__} cannot combine train_on_batch "
-                               "results across workers (known bug, tensorflow/tensorflow#72388); use --strategy "
-                               "mirrored on one machine") from None
+            build_losses_and_metrics(generator, discriminator, gan)
         if found is not None:
             build_optimizer_state(discriminator, gan)
     if found is None:

@@ -24,6 +24,7 @@ command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
 import argparse
 import os
 import resource
+import shutil
 import signal
 import sys
 import time
@@ -285,6 +286,9 @@ def main(argv=None):
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
                  f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.dir)}")
+    if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
+        shutil.rmtree(run.dir, ignore_errors=True)
+        log(f"removed this helper worker's private copy {run.dir}; the chief worker writes the run")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def run_script(*args, timeout=600, **kwargs):
                           timeout=timeout, env=environment, **kwargs)
 
 
+def weights_of(path):
+    """{dataset name: array} of an .h5 weights file."""
+    import h5py  # Keras' own dependency for .weights.h5 files
+    arrays = {}
+    with h5py.File(path, "r") as file_object:
+        file_object.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                               if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
 @pytest.fixture(scope="session")
 def trained_run(real_archive, tmp_path_factory):
     """(run directory, train.py output) of a tiny 2-epoch run on real images."""

@@ -1,13 +1,16 @@
 """Speed and scale options: tf.distribute over two logical CPU devices, and the precisions."""
 import json
 import os
+import socket
+import subprocess
+import sys
 
 import matplotlib.image
 import numpy as np
 import pytest
 
 import devices
-from conftest import TINY, run_script
+from conftest import ROOT, TINY, run_script, weights_of
 from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step
 from presets import CLASSIC
 from samples import GRID_PADDING
@@ -37,6 +40,44 @@ def test_checkpoints_move_between_strategy_and_none(real_archive, tmp_path):
         assert len(file_object.read().strip().splitlines()) == 4  # header and three epochs
     grid = matplotlib.image.imread(os.path.join(run_dir, "progress", "epoch_0003.png"))
     assert grid.shape[0] == 8 * (32 + GRID_PADDING) + GRID_PADDING  # 64 images, not one set per replica
+
+
+def free_ports(count):
+    """Ports nobody listens on right now, for a cluster of local worker processes."""
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("localhost", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
+def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, tmp_path):
+    # Two worker processes on this machine stand for two machines. Without
+    # dropout (whose random masks differ per replica) the two workers, each on
+    # half of every batch, must make exactly the update one device makes.
+    common = ["train.py", "--data", real_archive, "--epochs", "1", "--steps-per-epoch", "2", "--dropout", "0", *TINY]
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = [subprocess.Popen([sys.executable, *common, "--out", str(tmp_path / "run"), "--strategy", "multi-worker"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+                                    {"cluster": cluster, "task": {"type": "worker", "index": index}})))
+               for index in range(2)]
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "2 replica(s)" in outputs[0]
+    helper_copy = outputs[1].split("removed this helper worker's private copy ")[1].split(";")[0]
+    assert not os.path.exists(helper_copy)  # only the chief's run directory remains
+    one_device = run_script(*common, "--out", str(tmp_path / "one"))
+    assert one_device.returncode == 0, one_device.stderr[-3000:]
+    for name in ("generator.weights.h5", "discriminator.weights.h5"):
+        expected, got = weights_of(str(tmp_path / "one" / name)), weights_of(str(tmp_path / "run" / name))
+        assert expected.keys() == got.keys()
+        assert all(np.allclose(got[key], expected[key], atol=1e-6) for key in expected)
+    resumed = run_script("train.py", "--resume", str(tmp_path / "run"), "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 replica(s)" in resumed.stdout and os.path.exists(tmp_path / "run" / "progress" / "epoch_0002.png")
 
 
 @pytest.mark.parametrize("precision", list(devices.PRECISIONS))

@@ -8,25 +8,15 @@ import subprocess
 import sys
 import time
 
-import h5py
 import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, run_script, weights_of
 
 # The options with state of their own ride along: the EMA copy, DiffAugment's
 # random state and batch-norm statistics must all resume exactly too.
 STEPS = ["--steps-per-epoch", "4", "--ema", "0.9", "--augment", "translation,cutout", "--batch-norm"]
-
-
-def weights_of(path):
-    """{dataset name: array} of an .h5 weights file."""
-    arrays = {}
-    with h5py.File(path, "r") as file_object:
-        file_object.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                               if isinstance(item, h5py.Dataset) else None)
-    return arrays
 
 
 def latest_state_weights(run_dir):
