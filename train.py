@@ -35,6 +35,7 @@ import numpy as np
 # TensorFlow's process options, which only count before TensorFlow starts.
 from defDATA import make_dataset
 import keras
+import tensorflow as tf
 import checkpoint
 import progress
 import runfiles
@@ -283,6 +284,13 @@ def main(argv=None):
     run.evaluator, images = evaluator, plan.images
     try:
         train(run, images, stop)
+    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
+        if args.strategy != "multi-worker":
+            raise
+        sys.exit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
+                 f"every checkpoint written is intact. Start every worker again with: "
+                 f"{runfiles.resume_command(args.resume or args.out)} --epochs {run.target_epochs} "
+                 "--strategy multi-worker")
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
                  f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.dir)}")

@@ -9,6 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import checkpoint
 import devices
 from conftest import ROOT, TINY, run_script, weights_of
 from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step
@@ -53,23 +54,27 @@ def free_ports(count):
     return ports
 
 
-def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, tmp_path):
-    # Two worker processes on this machine stand for two machines. Without
-    # dropout (whose random masks differ per replica) the two workers, each on
-    # half of every batch, must make exactly the update one device makes.
-    common = ["train.py", "--data", real_archive, "--epochs", "1", "--steps-per-epoch", "2", "--dropout", "0", *TINY]
+def start_workers(*arguments):
+    """Two train.py processes on this machine, standing for two machines of a cluster."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    workers = [subprocess.Popen([sys.executable, *common, "--out", str(tmp_path / "run"), "--strategy", "multi-worker"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
-                                    {"cluster": cluster, "task": {"type": "worker", "index": index}})))
-               for index in range(2)]
+    return [subprocess.Popen([sys.executable, "train.py", *arguments, "--strategy", "multi-worker"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", TF_CONFIG=json.dumps(
+                                 {"cluster": cluster, "task": {"type": "worker", "index": index}})))
+            for index in range(2)]
+
+
+def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, tmp_path):
+    # Without dropout (whose random masks differ per replica) the two workers,
+    # each on half of every batch, must make exactly the update one device makes.
+    common = ["--data", real_archive, "--epochs", "1", "--steps-per-epoch", "2", "--dropout", "0", *TINY]
+    workers = start_workers(*common, "--out", str(tmp_path / "run"))
     outputs = [worker.communicate(timeout=600)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "2 replica(s)" in outputs[0]
     helper_copy = outputs[1].split("removed this helper worker's private copy ")[1].split(";")[0]
     assert not os.path.exists(helper_copy)  # only the chief's run directory remains
-    one_device = run_script(*common, "--out", str(tmp_path / "one"))
+    one_device = run_script("train.py", *common, "--out", str(tmp_path / "one"))
     assert one_device.returncode == 0, one_device.stderr[-3000:]
     for name in ("generator.weights.h5", "discriminator.weights.h5"):
         expected, got = weights_of(str(tmp_path / "one" / name)), weights_of(str(tmp_path / "run" / name))
@@ -78,6 +83,26 @@ def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, 
     resumed = run_script("train.py", "--resume", str(tmp_path / "run"), "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "1 replica(s)" in resumed.stdout and os.path.exists(tmp_path / "run" / "progress" / "epoch_0002.png")
+
+
+def test_when_a_worker_dies_the_others_stop_with_one_line(real_archive, tmp_path):
+    run_dir = str(tmp_path / "run")
+    chief, helper = start_workers("--data", real_archive, "--out", run_dir, "--epochs", "1000",
+                                  "--steps-per-epoch", "2", *TINY)
+    try:
+        for line in chief.stdout:  # wait until the first checkpoint is written
+            if line.startswith("epoch 1:"):
+                break
+        helper.kill()
+        output = chief.communicate(timeout=300)[0]  # TensorFlow notices the missing heartbeats
+    finally:
+        for worker in (chief, helper):
+            worker.kill()
+    assert chief.returncode == 1
+    error = output.strip().splitlines()[-1]
+    assert error.startswith("error: another worker of the cluster stopped") and "Traceback" not in output
+    assert f"--resume {run_dir} --epochs 1000 --strategy multi-worker" in error
+    assert checkpoint.find_latest_checkpoint(run_dir) is not None  # the chief's checkpoints are intact
 
 
 @pytest.mark.parametrize("precision", list(devices.PRECISIONS))
