@@ -9,8 +9,9 @@ against a reference copy of the classic tutorial's loop written out below
 then the stacked model), in the same process, alternating A B A B, and reports
 medians of `--repeats` timings after a warm-up. It also prints the FLOPs of
 one iteration (flops.py), the arithmetic rate reached, this machine's peak
-rate (a large matmul and a large convolution, timed here), and the process's
-peak resident memory. The timings share a machine with whatever else runs:
+rate (a large matmul and a large convolution, timed here), where our step's
+time goes (each compiled call timed alone; their sum is the fastest any loop
+around these networks could be), and the process's peak resident memory. The timings share a machine with whatever else runs:
 compare the ratio, which is measured under the same conditions.
 """
 import argparse
@@ -28,7 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import devices  # noqa: E402
-from defGAN import build_models, define_gan, make_generate  # noqa: E402
+from defGAN import (build_models, define_gan, make_generate, train_discriminator_step,  # noqa: E402
+                    train_generator_step)
 from discri_keras import define_discriminator  # noqa: E402
 from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
@@ -96,6 +98,34 @@ def iterations_per_second(loop, steps):
     return steps / (time.perf_counter() - started)
 
 
+def step_parts(loop, repeats):
+    """Milliseconds of each compiled call in one train.py step, each timed alone
+    (medians). Their sum is what a loop with no per-step overhead at all would
+    take: the ceiling of any speed-up outside the networks' own arithmetic."""
+    run, config = loop.run, loop.run.config
+    rng = np.random.default_rng(1)
+    real = next(loop.batches)[: config["batch_size"] // 2]
+    half_noise = rng.standard_normal((len(real), config["latent_dim"])).astype(np.float32)
+    noise = rng.standard_normal((config["batch_size"], config["latent_dim"])).astype(np.float32)
+    fakes = run.generate(half_noise)
+    parts = {"fakes for D": lambda: run.generate(half_noise).numpy(),
+             "D step": lambda: train_discriminator_step(run.discriminator, real, fakes),
+             "G step": lambda: train_generator_step(run.gan, run.discriminator, noise)}
+    if run.ema:
+        parts["EMA update"] = lambda: run.ema.update(1000)
+    milliseconds = {}
+    for name, part in parts.items():
+        part()  # warm up
+        milliseconds[name] = 1000 * statistics.median(seconds(part) for _ in range(repeats))
+    return milliseconds
+
+
+def seconds(operation):
+    started = time.perf_counter()
+    operation()
+    return time.perf_counter() - started
+
+
 def peak_gflops(repeats=5):
     """This machine's best float32 rate on a large matmul and a large convolution."""
     a = tf.random.normal((2048, 2048))
@@ -106,15 +136,9 @@ def peak_gflops(repeats=5):
     rates = {}
     for name, (operation, flops) in tests.items():
         operation().numpy()  # trace and warm up
-        best = min(timed(operation) for _ in range(repeats))
+        best = min(seconds(lambda: operation().numpy()) for _ in range(repeats))
         rates[name] = flops / best / 1e9
     return rates
-
-
-def timed(operation):
-    started = time.perf_counter()
-    operation().numpy()
-    return time.perf_counter() - started
 
 
 def compare(preset, images, args):
@@ -131,7 +155,7 @@ def compare(preset, images, args):
     medians = {name: statistics.median(values) for name, values in timings.items()}
     flops = iteration_flops(ours.run.generator, ours.run.discriminator, ours.run.config["batch_size"],
                             ours.run.config["d_steps"])
-    return medians, flops, ours.run.config
+    return medians, flops, ours.run.config, step_parts(ours, 5 * args.repeats)
 
 
 def main():
@@ -155,7 +179,7 @@ def main():
         print(f"peak {name}: {rate:.1f} GFLOP/s")
     conv_peak = peaks["conv 3x3 128->128 on 128x16x16"]
     for preset in args.presets.split(","):
-        medians, flops, config = compare(preset, images, args)
+        medians, flops, config, parts = compare(preset, images, args)
         ours, reference = medians["ours"], medians["reference"]
         achieved = flops["total"] * ours / 1e9
         print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
@@ -167,6 +191,12 @@ def main():
         print(f"  reference classic loop, same networks and batch: {reference:.3f} it/s, "
               f"{reference * config['batch_size']:.0f} images/s")
         print(f"  ratio (train.py step / classic loop): {ours / reference:.2f}x")
+        d_steps = config["d_steps"]  # the fakes and the D step happen d_steps times per iteration
+        floor = sum(value * (d_steps if name in ("fakes for D", "D step") else 1) for name, value in parts.items())
+        print("  where the step's time goes, each call timed alone: "
+              + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
+              + f"; everything else (data, Python, statistics) {1000 / ours - floor:.1f} ms")
+        print(f"  with no overhead at all: {1000 / floor:.3f} it/s = {1000 / floor / reference:.2f}x the classic loop")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB")
 

@@ -1,9 +1,13 @@
-"""FLOP counts against values worked out by hand, so the benchmark's peak fraction can be trusted."""
+"""FLOP counts against values worked out by hand, so the benchmark's peak fraction can be trusted; and the
+benchmark itself, run briefly, prints every figure it promises."""
 import keras
 import pytest
 
+from conftest import run_script
 from defGAN import build_models
 from flops import backward_flops, forward_flops, iteration_flops, layer_forward_flops
+from presets import preset_options
+from runconfig import RUN_OPTIONS
 
 
 def one_layer(layer, input_shape):
@@ -40,3 +44,23 @@ def test_classic_networks_and_one_iteration():
     assert parts["D step (forward + backward)"] == 128 * (3 * d - first_d)
     assert parts["G step through the stacked model"] == 128 * (g + 2 * d + 2 * g - first_g)
     assert parts["total"] == pytest.approx(sum(value for key, value in parts.items() if key != "total"))
+
+
+def test_throughput_benchmark_prints_every_figure():
+    result = run_script("benchmarks/throughput.py", "--presets", "small-ema", "--steps", "1", "--repeats", "1",
+                        "--warmup", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+
+    def number_after(prefix):
+        line = next(line for line in lines if line.strip().startswith(prefix))
+        return float(line.split(prefix)[1].split()[0].rstrip("x"))
+
+    assert number_after("peak conv 3x3 128->128 on 128x16x16:") > 0 and number_after("peak matmul 2048x2048x2048:") > 0
+    config = dict(RUN_OPTIONS, **preset_options("small-ema"))
+    generator, discriminator = build_models(config)
+    expected = iteration_flops(generator, discriminator, config["batch_size"], config["d_steps"])["total"]
+    assert number_after("FLOPs per iteration, total:") == pytest.approx(expected / 1e9, abs=0.005)
+    assert number_after("ratio (train.py step / classic loop):") > 0
+    assert "where the step's time goes" in result.stdout and "G step" in result.stdout
+    assert number_after("with no overhead at all:") > 0 and number_after("peak resident memory of this process:") > 0
