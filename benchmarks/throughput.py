@@ -98,10 +98,10 @@ def iterations_per_second(loop, steps):
     return steps / (time.perf_counter() - started)
 
 
-def step_parts(loop, repeats):
-    """Milliseconds of each compiled call in one train.py step, each timed alone
-    (medians). Their sum is what a loop with no per-step overhead at all would
-    take: the ceiling of any speed-up outside the networks' own arithmetic."""
+def step_parts(loop, calls):
+    """Seconds of each compiled call in one train.py step, each timed alone,
+    `calls` times. Their sum is what a loop with no per-step overhead at all
+    would take: the ceiling of any speed-up outside the networks' arithmetic."""
     run, config = loop.run, loop.run.config
     rng = np.random.default_rng(1)
     real = next(loop.batches)[: config["batch_size"] // 2]
@@ -113,11 +113,11 @@ def step_parts(loop, repeats):
              "G step": lambda: train_generator_step(run.gan, run.discriminator, noise)}
     if run.ema:
         parts["EMA update"] = lambda: run.ema.update(1000)
-    milliseconds = {}
+    timings = {}
     for name, part in parts.items():
         part()  # warm up
-        milliseconds[name] = 1000 * statistics.median(seconds(part) for _ in range(repeats))
-    return milliseconds
+        timings[name] = [seconds(part) for _ in range(calls)]
+    return timings
 
 
 def seconds(operation):
@@ -148,14 +148,17 @@ def compare(preset, images, args):
     ours = OurLoop(images, preset, devices.use_jit(args.jit_compile))
     for loop in (ours, reference):
         iterations_per_second(loop, args.warmup)
-    timings = {"ours": [], "reference": []}
-    for _ in range(args.repeats):  # alternate, so slow phases of a noisy machine hit both
+    timings, parts = {"ours": [], "reference": []}, {}
+    for _ in range(args.repeats):  # alternate, so slow phases of a noisy machine hit all of them
         timings["ours"].append(iterations_per_second(ours, args.steps))
         timings["reference"].append(iterations_per_second(reference, args.steps))
+        for name, values in step_parts(ours, 5).items():
+            parts.setdefault(name, []).extend(values)
     medians = {name: statistics.median(values) for name, values in timings.items()}
+    part_milliseconds = {name: 1000 * statistics.median(values) for name, values in parts.items()}
     flops = iteration_flops(ours.run.generator, ours.run.discriminator, ours.run.config["batch_size"],
                             ours.run.config["d_steps"])
-    return medians, flops, ours.run.config, step_parts(ours, 5 * args.repeats)
+    return medians, flops, ours.run.config, part_milliseconds
 
 
 def main():
@@ -195,7 +198,8 @@ def main():
         floor = sum(value * (d_steps if name in ("fakes for D", "D step") else 1) for name, value in parts.items())
         print("  where the step's time goes, each call timed alone: "
               + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
-              + f"; everything else (data, Python, statistics) {1000 / ours - floor:.1f} ms")
+              + f"; everything else (data, Python, statistics) {1000 / ours - floor:.1f} ms"
+              + (" (below zero: timing noise)" if floor > 1000 / ours else ""))
         print(f"  with no overhead at all: {1000 / floor:.3f} it/s = {1000 / floor / reference:.2f}x the classic loop")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB")
