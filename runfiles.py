@@ -158,9 +158,11 @@ def load_images(config, dry_run):
 class Plan:
     """What check_run decided: where, with which config, from which checkpoint."""
 
-    def __init__(self, run_dir, config, found, images, lock, helper=False):
+    def __init__(self, run_dir, config, found, images, lock, chief_dir):
         self.run_dir, self.config, self.found, self.images, self.lock = run_dir, config, found, images, lock
-        self.helper = helper  # a multi-worker helper, writing into a private temporary folder
+        # The run directory the chief writes. A multi-worker helper writes into
+        # a private temporary folder instead (run_dir), removed at the end.
+        self.chief_dir, self.helper = chief_dir, run_dir != chief_dir
 
 
 def check_run(args):
@@ -189,9 +191,10 @@ def check_run(args):
             check_new_run_dir(run_dir, args.overwrite)
             if args.overwrite and os.path.isdir(run_dir):
                 lock_run_dir(run_dir).close()  # never delete a run that is training right now
+    chief_dir = run_dir
     if helper:
         run_dir = tempfile.mkdtemp(prefix="gan-worker-")
-    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock, helper)
+    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock, chief_dir)
 
 
 def start_run(plan, args):

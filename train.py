@@ -289,14 +289,14 @@ def main(argv=None):
             raise
         sys.exit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
                  f"every checkpoint written is intact. Start every worker again with: "
-                 f"{runfiles.resume_command(args.resume or args.out)} --epochs {run.target_epochs} "
-                 "--strategy multi-worker")
+                 f"{runfiles.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
                  f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.dir)}")
-    if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
-        shutil.rmtree(run.dir, ignore_errors=True)
-        log(f"removed this helper worker's private copy {run.dir}; the chief worker writes the run")
+    finally:
+        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
+            shutil.rmtree(run.dir, ignore_errors=True)
+            log(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}")
 
 
 if __name__ == "__main__":
