@@ -209,6 +209,9 @@ def start_run(plan, args):
     devices.set_precision(config["precision"])
     strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
     print(devices.describe(strategy, config["precision"], jit_compile), flush=True)
+    if plan.helper:
+        print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
+              f"files go to the private folder {run_dir}", flush=True)
     with strategy.scope():  # variables (weights, optimizer slots, EMA copy) are created per replica
         generator, discriminator = build_models(config)
         gan = define_gan(generator, discriminator, config, jit_compile)

@@ -71,7 +71,7 @@ def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, 
     workers = start_workers(*common, "--out", str(tmp_path / "run"))
     outputs = [worker.communicate(timeout=600)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    assert "2 replica(s)" in outputs[0]
+    assert "2 replica(s)" in outputs[0] and f"the chief, which writes {tmp_path / 'run'}" in outputs[1]
     helper_copy = outputs[1].split("removed this helper worker's private copy ")[1].split(";")[0]
     assert not os.path.exists(helper_copy)  # only the chief's run directory remains
     one_device = run_script("train.py", *common, "--out", str(tmp_path / "one"))
