@@ -229,7 +229,8 @@ def start_run(plan, args):
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
         run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
         run.lock = lock_run_dir(run_dir)
-        print(f"new run in {run_dir} (config.json written)", flush=True)
+        if not plan.helper:
+            print(f"new run in {run_dir} (config.json written)", flush=True)
         return run
     path, state, fixed_noise = found
     remove_stale_temporaries(run_dir)
