@@ -11,8 +11,9 @@ medians of `--repeats` timings after a warm-up. It also prints the FLOPs of
 one iteration (flops.py), the arithmetic rate reached, this machine's peak
 rate (a large matmul and a large convolution, timed here), where our step's
 time goes (each compiled call timed alone; their sum is the fastest any loop
-around these networks could be), and the process's peak resident memory. The timings share a machine with whatever else runs:
-compare the ratio, which is measured under the same conditions.
+around these networks could be), and the process's peak resident memory. The
+timings share a machine with whatever else runs: compare the ratio, which is
+measured under the same conditions.
 """
 import argparse
 import os

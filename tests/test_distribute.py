@@ -1,4 +1,5 @@
-"""Speed and scale options: tf.distribute over two logical CPU devices, and the precisions."""
+"""Speed and scale options: tf.distribute over two logical CPU devices and over two
+local worker processes (a cluster of two machines in miniature), and the precisions."""
 import json
 import os
 import socket
