@@ -32,10 +32,8 @@ import tensorflow as tf  # noqa: E402
 import devices  # noqa: E402
 from defGAN import (build_models, define_gan, make_generate, train_discriminator_step,  # noqa: E402
                     train_generator_step)
-from discri_keras import define_discriminator  # noqa: E402
 from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
-from gene_keras import define_generator  # noqa: E402
 from presets import DEFAULT_PRESET, preset_options  # noqa: E402
 from runconfig import RUN_OPTIONS  # noqa: E402
 from train import train_step  # noqa: E402
@@ -52,12 +50,9 @@ class ReferenceClassicLoop:
     def __init__(self, images, config):
         self.images = scale_images(images).numpy()  # the tutorial keeps all images as float32
         # The same networks and batch as the preset being timed (the tutorial's
-        # loop and BCE loss around them), so the ratio measures the loop alone.
+        # loop, BCE loss and no augmentation around them), so the ratio measures the loop alone.
         self.batch_size, self.latent_dim = config["batch_size"], config["latent_dim"]
-        self.generator = define_generator(self.latent_dim, config["width"], config["architecture"],
-                                          config["batch_norm"])
-        self.discriminator = define_discriminator(config["architecture"], config["width"], config["dropout"],
-                                                  config["spectral_norm"])
+        self.generator, self.discriminator = build_models(dict(config, loss="bce", augment=""))
         self.discriminator.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy", metrics=["accuracy"])
         self.gan = keras.Sequential([self.generator, self.discriminator])
         self.gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy")
