@@ -33,6 +33,9 @@ class Run:
     def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args,
                  strategy=None, jit_compile=False):
         self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
+        # The run directory to name to users (resume, samples): this one, except
+        # on a multi-worker helper, whose private folder is removed at the end.
+        self.chief_dir = run_dir
         self.generator, self.discriminator, self.gan, self.ema = generator, discriminator, gan, ema
         self.generate = make_generate(generator, jit_compile)
         self.strategy = strategy
@@ -91,7 +94,8 @@ def check_new_run_dir(run_dir, overwrite):
             raise RunError(f"--out {run_dir}: already exists and is not empty "
                            "(use --resume to continue it, or --overwrite to replace it)")
         if not os.path.exists(os.path.join(run_dir, "config.json")):
-            raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run (no config.json)")
+            raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
+                           "(no config.json)")
     # The only sure test of "can we write here" is to try, so create the folder
     # and a probe file, then remove what we made: nothing is left if a later
     # check fails.
@@ -228,7 +232,7 @@ def start_run(plan, args):
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
         run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
-        run.lock = lock_run_dir(run_dir)
+        run.lock, run.chief_dir = lock_run_dir(run_dir), plan.chief_dir
         if not plan.helper:
             print(f"new run in {run_dir} (config.json written)", flush=True)
         return run
@@ -240,7 +244,7 @@ def start_run(plan, args):
         ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
     run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
     run.restore(state)
-    run.lock = plan.lock
+    run.lock, run.chief_dir = plan.lock, plan.chief_dir
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
     print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
     return run

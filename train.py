@@ -144,7 +144,8 @@ class StopFlag:
         if self.requested:
             os._exit(130)
         self.requested = True
-        log(f"\n{signal.Signals(signum).name} received: finishing this step and saving (press Ctrl-C again to quit now)")
+        log(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
+            "(press Ctrl-C again to quit now)")
 
 
 def peak_memory():
@@ -245,7 +246,8 @@ def train(run, images, stop):
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        dataset = make_dataset(images, run.config["batch_size"] // 2 * run.config["d_steps"], run.config["seed"], epoch=run.epoch,
+        real_per_step = run.config["batch_size"] // 2 * run.config["d_steps"]  # half of each D batch is real
+        dataset = make_dataset(images, real_per_step, run.config["seed"], epoch=run.epoch,
                                flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
@@ -267,9 +269,10 @@ def train(run, images, stop):
                 save_everything(run)
                 save_plot(run)
             log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved ({peak_memory()}).\n"
-                f"resume with: {runfiles.resume_command(run.dir)} --epochs {run.target_epochs}")
+                f"resume with: {runfiles.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
             return
-    log(f"done: {run.epoch} epochs, {run.step} steps ({peak_memory()}). Draw samples with: python samples.py {run.dir}")
+    log(f"done: {run.epoch} epochs, {run.step} steps ({peak_memory()}). "
+        f"Draw samples with: python samples.py {run.chief_dir}")
 
 
 def main(argv=None):
@@ -292,7 +295,7 @@ def main(argv=None):
                  f"{runfiles.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                 f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.dir)}")
+                 f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.chief_dir)}")
     finally:
         if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
             shutil.rmtree(run.dir, ignore_errors=True)

@@ -75,6 +75,7 @@ def test_multi_worker_trains_as_one_device_and_resumes_without_it(real_archive, 
     assert "2 replica(s)" in outputs[0] and f"the chief, which writes {tmp_path / 'run'}" in outputs[1]
     helper_copy = outputs[1].split("removed this helper worker's private copy ")[1].split(";")[0]
     assert not os.path.exists(helper_copy)  # only the chief's run directory remains
+    assert f"Draw samples with: python samples.py {tmp_path / 'run'}" in outputs[1]  # not the removed copy
     one_device = run_script("train.py", *common, "--out", str(tmp_path / "one"))
     assert one_device.returncode == 0, one_device.stderr[-3000:]
     for name in ("generator.weights.h5", "discriminator.weights.h5"):
@@ -116,7 +117,8 @@ def test_each_precision_trains_with_float32_outputs(precision):
         rng = np.random.default_rng(0)
         for _ in range(2):
             fakes = make_generate(generator)(rng.standard_normal((4, 8)).astype(np.float32))
-            stats = train_discriminator_step(discriminator, rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32), fakes)
+            real = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+            stats = train_discriminator_step(discriminator, real, fakes)
             loss = train_generator_step(gan, discriminator, rng.standard_normal((8, 8)).astype(np.float32))
             assert np.isfinite(loss) and all(np.isfinite(value) for value in stats.values())
         assert fakes.dtype == "float32" and discriminator(fakes).dtype == "float32"
