@@ -39,8 +39,9 @@ def training_warnings(row, grid_images):
                      "--augment color,translation, --spectral-norm, or a lower --lr-d.")
     elif min(real, fake) <= 1 - SATURATED_ACCURACY:
         side = "real" if real < fake else "generated"
-        found.append(f"the discriminator calls almost every {side} image wrong (accuracy {100 * min(real, fake):.0f}%): "
-                     "it has lost the game. Try a higher --lr-d, --d-steps 2, or less --dropout.")
+        found.append(f"the discriminator calls almost every {side} image wrong "
+                     f"(accuracy {100 * min(real, fake):.0f}%): it has lost the game. "
+                     "Try a higher --lr-d, --d-steps 2, or less --dropout.")
     spread = float(np.mean(np.std(grid_images, axis=0)))
     if spread < COLLAPSED_SPREAD:
         found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} across its images, real data "

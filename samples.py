@@ -87,7 +87,8 @@ def parse_args(argv=None):
     parser.add_argument("run_dir", help="a run directory written by train.py")
     parser.add_argument("--rows", type=int, default=8, help="rows of the grid (default: 8)")
     parser.add_argument("--cols", type=int, default=8, help="columns of the grid (default: 8)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same images (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="noise seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--out", help="output PNG (default: RUN_DIR/samples.png, or RUN_DIR/interpolation.png)")
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",

@@ -66,7 +66,8 @@ class ReferenceClassicLoop:
         self.discriminator.train_on_batch(real, np.ones((half, 1)))
         self.discriminator.train_on_batch(fakes, np.zeros((half, 1)))
         self.discriminator.trainable = False
-        self.gan.train_on_batch(self.rng.standard_normal((self.batch_size, self.latent_dim)), np.ones((self.batch_size, 1)))
+        noise = self.rng.standard_normal((self.batch_size, self.latent_dim))
+        self.gan.train_on_batch(noise, np.ones((self.batch_size, 1)))
 
 
 class OurLoop:

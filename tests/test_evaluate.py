@@ -20,7 +20,8 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_and_symmetric():
     rng = np.random.default_rng(0)
     mean1, cov1, mean2, cov2 = rng.standard_normal(8), random_spd(8, rng), rng.standard_normal(8), random_spd(8, rng)
     assert frechet_distance(mean1, cov1, mean1, cov1) == pytest.approx(0, abs=1e-8)
-    assert frechet_distance(mean1, cov1, mean2, cov2) == pytest.approx(frechet_distance(mean2, cov2, mean1, cov1), rel=1e-9)
+    forward, backward = frechet_distance(mean1, cov1, mean2, cov2), frechet_distance(mean2, cov2, mean1, cov1)
+    assert forward == pytest.approx(backward, rel=1e-9)
 
 
 def test_frechet_distance_matches_the_closed_form():
@@ -140,7 +141,8 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
     cases = [([str(tmp_path), "--features", tiny_features, *cache], "no config.json here"),
              ([run_dir, "--features", str(bogus), *cache], "unreadable"),
              ([run_dir, "--features", str(tmp_path / "none.tflite"), *cache], "no such file"),
-             ([run_dir, "--features", tiny_features, "--n", "30", *cache], "30 images are too few for a full-rank 48-d covariance")]
+             ([run_dir, "--features", tiny_features, "--n", "30", *cache],
+              "30 images are too few for a full-rank 48-d covariance")]
     for arguments, message in cases:
         result = run_script("evaluate.py", *arguments)
         assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]

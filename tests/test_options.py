@@ -164,7 +164,8 @@ def test_warmup_learning_rate_follows_the_schedule():
         assert np.isclose(float(discriminator.optimizer.learning_rate), 1e-3 * min(1, (updates + 1) / 4))
         assert np.isclose(float(gan.optimizer.learning_rate), 5e-4 * min(1, (updates + 1) / 4))
         real = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
-        train_discriminator_step(discriminator, real, generator.predict_on_batch(rng.standard_normal((4, 8)).astype(np.float32)))
+        fakes = generator.predict_on_batch(rng.standard_normal((4, 8)).astype(np.float32))
+        train_discriminator_step(discriminator, real, fakes)
         train_generator_step(gan, discriminator, rng.standard_normal((4, 8)).astype(np.float32))
 
 
