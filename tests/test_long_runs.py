@@ -29,7 +29,8 @@ def latest_state_weights(run_dir):
 def metric_rows(run_dir):
     """metrics.csv without the timing columns, which differ between runs."""
     with open(os.path.join(run_dir, "metrics.csv")) as file_object:
-        return [{k: v for k, v in row.items() if k not in ("seconds", "it_per_s")} for row in csv.DictReader(file_object)]
+        return [{k: v for k, v in row.items() if k not in ("seconds", "it_per_s")}
+                for row in csv.DictReader(file_object)]
 
 
 def assert_same_training(run_a, run_b):
@@ -112,8 +113,15 @@ def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path
     rng = np.random.default_rng(0)
     for kill in range(20):
         # A checkpoint every step makes many kills land while one is being written.
-        process = start_training(real_archive, run_dir, "--resume", run_dir, "--epochs", "30", "--checkpoint-every", "1")
-        time.sleep(rng.uniform(3.0, 12.0))  # start-up alone takes a few seconds on 2 busy cores
+        process = start_training(real_archive, run_dir, "--resume", run_dir, "--epochs", "30",
+                                 "--checkpoint-every", "1")
+        if kill % 2:  # during start-up or the first steps (start-up alone takes seconds on 2 busy cores)
+            time.sleep(rng.uniform(3.0, 12.0))
+        else:  # after the checkpoint is loaded, so training moves on however slow start-up is
+            for line in process.stdout:
+                if line.startswith("resuming"):
+                    break
+            time.sleep(rng.uniform(0.5, 5.0))
         process.kill()
         process.wait()
         every_file_parses(run_dir)
