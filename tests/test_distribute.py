@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import keras
 import matplotlib.image
 import numpy as np
 import pytest
@@ -122,6 +123,9 @@ def test_each_precision_trains_with_float32_outputs(precision):
             loss = train_generator_step(gan, discriminator, rng.standard_normal((8, 8)).astype(np.float32))
             assert np.isfinite(loss) and all(np.isfinite(value) for value in stats.values())
         assert fakes.dtype == "float32" and discriminator(fakes).dtype == "float32"
+        # float16's narrow range needs loss scaling: Keras adds it when a model compiles under that policy.
+        for model in (discriminator, gan):
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "float16")
         if precision != "float32":  # the hidden layers really compute in 16 bits
             assert generator.layers[1].compute_dtype == precision
             assert all(variable.dtype == "float32" for variable in generator.variables)
