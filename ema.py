@@ -12,7 +12,8 @@ After each generator step (train.py) the copy moves towards the live weights:
 The ramp in decay_t (as in TensorFlow's ExponentialMovingAverage) keeps early
 averages from being dominated by the random initial weights: with 0.999 and
 no ramp, a third of the average would still be the initial noise after 1,000
-steps. Batch-norm statistics are copied, not averaged.
+steps. Batch-norm statistics are copied, not averaged (benchmarks/ema_batchnorm.py
+measures what that costs).
 
 Checkpoints save the copy; samples.py and evaluate.py use it when a run has
 one (`--no-ema` for the live weights).

@@ -31,8 +31,8 @@ PRESETS = {
     # capacity or of images per update: half the filters cost about a quarter
     # of the arithmetic, so 30 minutes bought 5.6x classic's updates. The average
     # of the generator's recent weights smooths out the noise of those small,
-    # fast steps (no batch norm here: an average would copy the live network's
-    # batch statistics, the likely reason `dcgan-ema` lost).
+    # fast steps (no batch norm here: with it, in `dcgan-ema`, the average
+    # scored worse than the live weights; README, "dcgan-ema lost").
     "small-ema": dict(CLASSIC, width=0.5, batch_size=64, ema=0.999),
     # SNGAN's CIFAR-10 recipe (Miyato et al. 2018): standard CNN pair, spectral
     # norm, hinge loss, Adam 2e-4 with beta1 0 / beta2 0.9; plus weight averaging.

@@ -168,3 +168,39 @@ def test_training_refuses_a_bad_feature_network_before_writing(real_archive, tmp
                         "--features", str(tmp_path / "missing.tflite"))
     assert result.returncode != 0 and "no such file" in result.stderr.strip().splitlines()[-1]
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_batch_norm_reestimation_sets_the_mean_of_the_batches_statistics():
+    import importlib.util
+
+    from gene_keras import define_generator
+    spec = importlib.util.spec_from_file_location("ema_batchnorm", os.path.join(ROOT, "benchmarks", "ema_batchnorm.py"))
+    ema_batchnorm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ema_batchnorm)
+    generator = define_generator(latent_dim=8, width=0.125, batch_norm=True)
+    ema_batchnorm.reestimate_batch_norm(generator, batches=3, batch_size=16, seed=7)
+    # The first batch norm normalizes the Dense layer's output: work out its statistics by hand.
+    rng, dense = np.random.default_rng(7), generator.layers[1]
+    outputs = [dense(rng.standard_normal((16, 8)).astype(np.float32)).numpy() for _ in range(3)]
+    norm = generator.layers[2]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([o.mean(axis=0) for o in outputs], axis=0),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([o.var(axis=0) for o in outputs], axis=0),
+                               rtol=1e-4, atol=1e-6)
+    assert norm.momentum == 0.99
+
+
+def test_ema_batchnorm_benchmark_scores_four_ways(real_archive, trained_run, tiny_features, tmp_path):
+    run_dir = str(tmp_path / "run")
+    trained = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "1", "--steps-per-epoch",
+                         "2", "--width", "0.125", "--latent-dim", "16", "--batch-size", "16", "--batch-norm")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    common = ["--data", real_archive, "--features", tiny_features, "--n", "60", "--batches", "2",
+              "--cache-dir", str(tmp_path / "cache")]
+    result = run_script("benchmarks/ema_batchnorm.py", run_dir, *common)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = [float(line.split()[-1]) for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert len(scores) == 4 and all(np.isfinite(score) and score > 0 for score in scores)
+    assert scores[0] != scores[1]  # re-estimating changed the statistics, so the images
+    refused = run_script("benchmarks/ema_batchnorm.py", trained_run[0], *common)  # the default: no batch norm
+    assert refused.returncode == 1 and "not trained with both --batch-norm and --ema" in refused.stderr.splitlines()[-1]
