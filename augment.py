@@ -51,7 +51,7 @@ class DiffAugment(layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def uniform(self, shape, low=0.0, high=1.0):
-        return keras.random.uniform(shape, low, high, dtype=self.compute_dtype, seed=self.seed_generator)
+        return keras.random.uniform(shape, low, high, dtype="float32", seed=self.seed_generator)
 
     def color(self, x):
         n = ops.shape(x)[0]
@@ -67,26 +67,29 @@ class DiffAugment(layers.Layer):
         shift_h = ops.floor(self.uniform((n,), -limit_h, limit_h + 1))
         shift_w = ops.floor(self.uniform((n,), -limit_w, limit_w + 1))
         rows, columns = shift_matrices(shift_h, height), shift_matrices(shift_w, width)
-        x = ops.einsum("nij,njwc->niwc", ops.cast(rows, x.dtype), x)  # move rows
-        return ops.einsum("nij,nhjc->nhic", ops.cast(columns, x.dtype), x)  # move columns
+        x = ops.einsum("nij,njwc->niwc", rows, x)  # move rows
+        return ops.einsum("nij,nhjc->nhic", columns, x)  # move columns
 
     def cutout(self, x, ratio=0.5):
         n, height, width = ops.shape(x)[0], x.shape[1], x.shape[2]
         half_h, half_w = height * ratio / 2, width * ratio / 2
         centre_h = ops.floor(self.uniform((n, 1, 1, 1), 0, height))
         centre_w = ops.floor(self.uniform((n, 1, 1, 1), 0, width))
-        rows = ops.arange(height, dtype=x.dtype)[None, :, None, None]
-        columns = ops.arange(width, dtype=x.dtype)[None, None, :, None]
+        rows = ops.arange(height, dtype="float32")[None, :, None, None]
+        columns = ops.arange(width, dtype="float32")[None, None, :, None]
         inside = ops.logical_and(ops.abs(rows - centre_h) < half_h, ops.abs(columns - centre_w) < half_w)
-        return x * (1.0 - ops.cast(inside, x.dtype))
+        return x * (1.0 - ops.cast(inside, "float32"))
 
     def call(self, images, training=None):
         if not training:
             return images
-        x = images
+        # float32 whatever the precision policy (train.py --precision): TensorFlow
+        # has no 16-bit `range` for the cutout square, and on three channels
+        # float32 costs next to nothing.
+        x = ops.cast(images, "float32")
         for name in self.names:
             x = getattr(self, name)(x)
-        return x
+        return ops.cast(x, images.dtype)
 
     def get_config(self):
         return dict(super().get_config(), policy=self.policy)

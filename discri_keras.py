@@ -60,7 +60,8 @@ def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectra
     0.125 = a tiny model for tests).
     """
     def weighted(layer):
-        return FrozenAwareSpectralNormalization(layer) if spectral_norm else layer
+        # The wrapper takes its layer's precision policy: the last layer's float32 must hold for its output too.
+        return FrozenAwareSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
     images = keras.Input(shape=image_shape, name="images")                       # 32x32x3
     x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3

@@ -112,7 +112,9 @@ def test_when_a_worker_dies_the_others_stop_with_one_line(real_archive, tmp_path
 def test_each_precision_trains_with_float32_outputs(precision):
     devices.set_precision(precision)
     try:
-        config = dict(CLASSIC, latent_dim=8, width=0.125, batch_norm=True)
+        # Every layer that could break under a 16-bit policy: batch norm, spectral norm, DiffAugment.
+        config = dict(CLASSIC, latent_dim=8, width=0.125, batch_norm=True, spectral_norm=True,
+                      augment="color,translation,cutout")
         generator, discriminator = build_models(config)
         gan = define_gan(generator, discriminator, config)
         rng = np.random.default_rng(0)
