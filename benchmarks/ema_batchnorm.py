@@ -34,7 +34,7 @@ def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
     """Set every batch-norm layer's moving statistics to the mean of `batches`
     batches' statistics, computed with the generator's current weights."""
     norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    rng = np.random.default_rng(seed)
+    momenta, rng = [layer.momentum for layer in norms], np.random.default_rng(seed)
     for index in range(batches):
         # Keras updates moving = momentum * moving + (1 - momentum) * batch. With
         # momentum index / (index + 1) the result is the running mean of all batches so far.
@@ -42,8 +42,8 @@ def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
             layer.momentum = index / (index + 1.0)
         noise = rng.standard_normal((batch_size, generator.input_shape[1])).astype(np.float32)
         generator(noise, training=True)
-    for layer in norms:
-        layer.momentum = 0.99  # Keras' default again
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum  # as the layer had it, for any training that follows
 
 
 def main():
