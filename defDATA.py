@@ -11,12 +11,16 @@ Two ways to get the images:
 The batch files inside the archive are Python pickles. Unpickling can run
 arbitrary code, so we use a restricted unpickler that admits only the numpy
 globals a CIFAR-10 batch needs and refuses everything else.
+
+Reading the files needs only numpy. TensorFlow, which takes seconds to start,
+is imported inside the functions that build tensors, so the scripts can check
+their inputs (this data included) and answer a mistake at once.
 """
-import io
 import os
 import pickle
 import re
 import tarfile
+import zlib
 
 # Every script imports this module before TensorFlow, so TensorFlow's process
 # settings live here. They must be set before TensorFlow is first imported.
@@ -25,9 +29,7 @@ import tarfile
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -46,6 +48,8 @@ class DataError(Exception):
 # ---------------------------------------------------------------------------
 def scale_images(images_uint8):
     """uint8 pixels in [0, 255] -> float32 in [-1, 1] (works on numpy or tf)."""
+    import tensorflow as tf
+
     return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
 
 
@@ -57,86 +61,175 @@ def unscale_images(images):
 
 # ---------------------------------------------------------------------------
 # Safe loading of the pickled batch files.
+#
+# Unpickling calls whatever functions the file names, so a tampered file could
+# run code, or (through numpy's own array-rebuilding functions with crafted
+# arguments) make numpy read memory it does not own. So numpy never sees the
+# file's arguments: the unpickler hands back *requests* (which dtype, which
+# shape, which bytes), and we build plain arrays from them ourselves, only of
+# the dtypes a CIFAR-10 batch can hold, after checking every size.
 # ---------------------------------------------------------------------------
-try:  # numpy >= 2 moved the module; old pickles still name numpy.core.
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct
+# The dtypes a CIFAR-10 batch uses: uint8 pixels; integer labels when stored as
+# an array. Never an object dtype: its bytes would be read as memory addresses.
+PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"}
+
+
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something a CIFAR-10 batch never holds."""
+
+
+class _DtypeRequest:
+    """What a pickle asks numpy.dtype(...) for; becomes a real dtype only if it is a plain one."""
+
+    def __init__(self, code, align=False, copy=False):
+        self.code, self.state = code, None
+
+    def __setstate__(self, state):  # the byte order and flags numpy would apply: checked in dtype()
+        self.state = state
+
+    def dtype(self):
+        code = self.code.decode("latin-1") if isinstance(self.code, bytes) else self.code
+        if not isinstance(code, str) or code not in PLAIN_DTYPES:
+            raise _Refused(f"refusing array dtype {code!r} (only plain integers)")
+        dtype = np.dtype(code)
+        byte_order = self.state[1] if isinstance(self.state, tuple) and len(self.state) > 1 else "|"
+        if byte_order not in ("|", "<", ">", "="):
+            raise _Refused(f"refusing array byte order {byte_order!r}")
+        return dtype.newbyteorder(">") if byte_order == ">" else dtype
+
+
+class _ArrayRequest:
+    """What a pickle asks numpy's array-rebuilding function for (shape, dtype, raw bytes)."""
+
+    def __init__(self, cls=None, shape=None, typecode=None):
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def array(self):
+        try:
+            _, shape, dtype_request, fortran_order, raw = self.state
+            shape = tuple(int(size) for size in shape)
+            dtype = dtype_request.dtype()
+        except (TypeError, ValueError, AttributeError):
+            raise pickle.UnpicklingError("malformed numpy array") from None
+        if not isinstance(raw, bytes) or any(size < 0 for size in shape) \
+                or len(raw) != int(np.prod(shape)) * dtype.itemsize:
+            raise pickle.UnpicklingError(f"numpy array of shape {shape} does not match its {len(raw)} bytes")
+        order = "F" if fortran_order else "C"
+        return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order).astype(dtype.newbyteorder("="))
+
 
 _ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _ArrayRequest,  # only ever the class argument of _reconstruct
+    ("numpy", "dtype"): _DtypeRequest,
+    ("numpy.core.multiarray", "_reconstruct"): _ArrayRequest,  # official files (numpy 1.x)
+    ("numpy._core.multiarray", "_reconstruct"): _ArrayRequest,  # numpy >= 2
 }
 
 
-class _RefusedGlobal(pickle.UnpicklingError):
-    """The pickle names a global outside the numpy allow-list."""
-
-
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that can rebuild numpy arrays and nothing else."""
+    """An unpickler that can describe numpy arrays and nothing else."""
 
     def find_class(self, module, name):
         if (module, name) in _ALLOWED_GLOBALS:
             return _ALLOWED_GLOBALS[(module, name)]
-        raise _RefusedGlobal(f"refusing to load global {module}.{name}")
+        raise _Refused(f"refusing to load global {module}.{name}")
+
+
+def _checked_labels(labels, count, where):
+    """A batch's labels as int64, if they are a list or 1-D integer array of `count` values in 0-9."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1:
+            raise DataError(f"{where}: labels are a {labels.ndim}-D array, expected a list of class numbers")
+    elif not isinstance(labels, list) or not all(type(label) is int for label in labels):
+        raise DataError(f"{where}: labels are a {type(labels).__name__}, expected a list of class numbers")
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) != count:
+        raise DataError(f"{where}: {len(labels)} labels for {count} images")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
+        raise DataError(f"{where}: a label is outside 0-{len(CLASS_NAMES) - 1}")
+    return labels
 
 
 def _read_batch(file_object, where):
     """Unpickle one CIFAR-10 batch and return (images NHWC uint8, labels int64)."""
     try:
         batch = _NumpyOnlyUnpickler(file_object, encoding="bytes").load()
-    except _RefusedGlobal as error:
+        if isinstance(batch, dict):  # the arrays the file asked for, now that their requests are checked
+            batch = {key: value.array() if isinstance(value, _ArrayRequest) else value for key, value in batch.items()}
+    except _Refused as error:
         raise DataError(f"{where}: not a safe CIFAR-10 batch ({error})") from None
-    except Exception as error:  # EOFError, ValueError, zlib.error, ... from damaged files
+    except Exception as error:  # EOFError, UnpicklingError, zlib.error, ... from damaged files
         raise DataError(f"{where}: damaged or truncated batch file ({type(error).__name__}: {error})") from None
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise DataError(f"{where}: not a CIFAR-10 batch (no 'data'/'labels' entries)")
-    data, labels = batch[b"data"], np.asarray(batch[b"labels"], dtype=np.int64)
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072 or len(data) != len(labels):
-        raise DataError(f"{where}: unexpected data layout {getattr(data, 'shape', None)}")
+    data = batch.get(b"data") if isinstance(batch, dict) else None
+    if not isinstance(data, np.ndarray) or b"labels" not in batch:
+        raise DataError(f"{where}: not a CIFAR-10 batch (no 'data' array and 'labels' list)")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{where}: data is a {data.dtype} array of shape {data.shape}, expected N x 3072 uint8")
+    labels = _checked_labels(batch[b"labels"], len(data), where)
     # Rows are stored channel-first (1024 red, 1024 green, 1024 blue values);
     # Keras and matplotlib want height x width x channels.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
 
 
-def _batch_names(split):
-    """The batch file names of one split: data_batch_1..N or test_batch."""
-    return re.compile(r"data_batch_\d+$") if split == "train" else re.compile(r"test_batch$")
+def _batch_names(split, names, where, official):
+    """The names among `names` that hold one split's batches, in order.
+
+    Training batches must be data_batch_1..N with none missing (5 in the official
+    layout, which also holds batches.meta): a lost file must not train silently
+    on the rest.
+    """
+    if split == "test":
+        return [name for name in names if name == "test_batch"]
+    numbers = sorted(int(name[len("data_batch_"):]) for name in names if re.fullmatch(r"data_batch_\d+", name))
+    expected = list(range(1, 6 if official else len(numbers) + 1))
+    missing = sorted(set(expected) - set(numbers))
+    if numbers and (missing or numbers != expected):
+        name = f"data_batch_{missing[0]}" if missing else f"data_batch_{numbers[-1]}"
+        raise DataError(f"{where}: {'missing' if missing else 'unexpected'} batch file {name} "
+                        f"(expected data_batch_1 to data_batch_{expected[-1]})")
+    return [f"data_batch_{number}" for number in numbers]
 
 
 def _load_from_tar(path, split):
-    pattern, parts = _batch_names(split), []
     try:
         with tarfile.open(path, "r:*") as archive:
             # We read members straight from the archive, never extracting to
             # disk, so a malicious member name cannot write outside anywhere.
-            members = sorted((m for m in archive.getmembers()
-                              if m.isfile() and pattern.match(os.path.basename(m.name))),
-                             key=lambda m: m.name)
-            for member in members:
-                blob = archive.extractfile(member).read()
-                parts.append(_read_batch(io.BytesIO(blob), f"{path}:{member.name}"))
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise DataError(f"{path}: damaged or truncated archive ({error})") from None
+            members = {os.path.basename(m.name): m for m in archive.getmembers() if m.isfile()}
+            names = _batch_names(split, members, f"--data {path}", "batches.meta" in members)
+            parts = [_read_batch(archive.extractfile(members[name]), f"{path}:{members[name].name}")
+                     for name in names]
+            # gzip checks its checksum only at the end of the stream: read to
+            # the end, so that a damaged region cannot slip into training.
+            while archive.fileobj.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        raise DataError(f"--data {path}: damaged or truncated archive ({error})") from None
     return parts
 
 
 def _load_from_folder(path, split):
     inner = os.path.join(path, "cifar-10-batches-py")
     folder = inner if os.path.isdir(inner) else path
-    pattern, parts = _batch_names(split), []
-    for name in sorted(n for n in os.listdir(folder) if pattern.match(n)):
-        with open(os.path.join(folder, name), "rb") as file_object:
-            parts.append(_read_batch(file_object, os.path.join(folder, name)))
+    try:
+        files = os.listdir(folder)
+        names = _batch_names(split, files, f"--data {folder}", "batches.meta" in files)
+        parts = []
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as file_object:
+                parts.append(_read_batch(file_object, os.path.join(folder, name)))
+    except OSError as error:  # a batch that is a folder, a symbolic-link loop, no permission ...
+        raise DataError(f"--data {path}: cannot read {error.filename or folder} ({error.strerror})") from None
     return parts
 
 
 def _load_from_keras(split):
+    import keras  # only here: loading from files needs no TensorFlow (see the top of this file)
+
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as error:
@@ -163,6 +256,13 @@ def parse_classes(spec):
     return sorted(indices)
 
 
+def _is_tarfile(path):
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"--data {path}: unreadable ({error})") from None
+
+
 def load_cifar10(path=None, split="train", classes=None):
     """Return (images, labels): images uint8 [N, 32, 32, 3], labels int64 [N].
 
@@ -178,7 +278,7 @@ def load_cifar10(path=None, split="train", classes=None):
             raise DataError(f"--data {path}: no such file or directory")
         if os.path.isdir(path):
             parts = _load_from_folder(path, split)
-        elif tarfile.is_tarfile(path):
+        elif _is_tarfile(path):
             parts = _load_from_tar(path, split)
         else:
             raise DataError(f"--data {path}: not a tar archive or folder (expected cifar-10-python.tar.gz)")
@@ -199,6 +299,8 @@ def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0):
     resumed in the middle of an epoch can rebuild the very same batches and
     skip the ones it already trained on (`skip_batches`).
     """
+    import tensorflow as tf
+
     epoch_seed = seed * 100_003 + epoch  # a distinct, reproducible seed per epoch
     dataset = tf.data.Dataset.from_tensor_slices(images)
     # Reshuffle every epoch over the whole data set (the buffer holds all of it).

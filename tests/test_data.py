@@ -1,12 +1,14 @@
 """defDATA: safe loading of official-format archives, class filters, scaling, tf.data."""
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
 import pytest
 
-from conftest import batch_bytes, synthetic_batches, write_archive
+from conftest import ROOT, batch_bytes, synthetic_batches, write_archive
 from defDATA import (CLASS_NAMES, DataError, load_cifar10, make_dataset, parse_classes,
                      scale_images, unscale_images)
 
@@ -131,3 +133,112 @@ def test_archive_without_batches_gives_clear_error(tmp_path):
     path = write_archive(tmp_path / "empty.tar.gz", {}, extra={"readme.html": b"hi"})
     with pytest.raises(DataError, match="no CIFAR-10 train batches"):
         load_cifar10(path)
+
+
+# ---------------------------------------------------------------------------
+# Tampered and damaged files: each refused with one line (DataError), nothing crashes.
+# ---------------------------------------------------------------------------
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+
+class ObjectDtypeWithClearedFlags:
+    """np.dtype('O8') whose reference-count flags a crafted __setstate__ clears."""
+
+    def __reduce__(self):
+        return np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 0)
+
+
+class FakePointers:
+    """An 'object' array whose bytes numpy would read as memory addresses (a segfault, exit 139)."""
+
+    def __reduce__(self):
+        return _reconstruct, (np.ndarray, (0,), b"b"), (1, (64,), ObjectDtypeWithClearedFlags(), False, b"A" * 512)
+
+
+def tampered_blob(labels, data=None):
+    data = np.zeros((64, 3072), np.uint8) if data is None else data
+    return pickle.dumps({b"data": data, b"labels": labels}, protocol=4)
+
+
+@pytest.mark.parametrize("where", ["tar", "folder"])
+def test_object_dtype_payload_is_refused_without_crashing(tmp_path, where):
+    """The pickle uses only allowed globals, yet once crashed the process (exit 139)."""
+    blob = tampered_blob(FakePointers())
+    if where == "tar":
+        path = write_archive(tmp_path / "evil.tar.gz", {}, extra={"data_batch_1": blob})
+    else:
+        (tmp_path / "evil" / "cifar-10-batches-py").mkdir(parents=True)
+        (tmp_path / "evil" / "cifar-10-batches-py" / "data_batch_1").write_bytes(blob)
+        path = str(tmp_path / "evil")
+    # In a child process, so that a regression shows as a crash of the child, not of pytest.
+    code = f"import defDATA\ntry:\n    defDATA.load_cifar10({path!r})\nexcept defDATA.DataError as e:\n    print(e)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-500:]}"
+    assert "refusing array dtype 'O8'" in result.stdout
+
+
+@pytest.mark.parametrize("labels, data, message", [
+    (np.array([1] * 64, dtype=object), None, "refusing array dtype 'O8'"),
+    (np.zeros(64, np.float32), None, "refusing array dtype 'f4'"),
+    ("0123456789" * 6 + "0123", None, "labels are a str, expected a list"),
+    (3, None, "labels are a int, expected a list"),
+    ([0] * 63, None, "63 labels for 64 images"),
+    ([0] * 63 + [10], None, "a label is outside 0-9"),
+    ([0] * 63 + [True], None, "labels are a list, expected a list of class numbers"),
+    (np.zeros((64, 1), np.int64), None, "labels are a 2-D array"),
+    ([0] * 64, np.zeros((64, 3072), np.int16), "data is a int16 array of shape (64, 3072)"),
+    ([0] * 64, np.zeros((64, 100), np.uint8), "expected N x 3072 uint8"),
+])
+def test_wrong_array_types_are_refused(tmp_path, labels, data, message):
+    path = write_archive(tmp_path / "odd.tar.gz", {}, extra={"data_batch_1": tampered_blob(labels, data)})
+    with pytest.raises(DataError) as error:
+        load_cifar10(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_labels_stored_as_an_integer_array_are_accepted(tmp_path):
+    path = write_archive(tmp_path / "ok.tar.gz", {}, extra={"data_batch_1": tampered_blob(np.arange(64) % 10)})
+    assert load_cifar10(path)[1].tolist() == (np.arange(64) % 10).tolist()
+
+
+def test_missing_batch_file_is_refused(synthetic, tmp_path):
+    _, batches = synthetic
+    del batches["data_batch_2"]
+    path = write_archive(tmp_path / "gap.tar.gz", batches)
+    with pytest.raises(DataError, match="missing batch file data_batch_2"):
+        load_cifar10(path)
+    # The official layout (it has batches.meta) has five: a lost data_batch_5 is noticed too.
+    official = synthetic_batches(sizes=(2, 2, 2, 2))
+    path = write_archive(tmp_path / "four.tar.gz", official, extra={"batches.meta": b"meta"})
+    with pytest.raises(DataError, match="missing batch file data_batch_5"):
+        load_cifar10(path)
+
+
+def test_corrupted_gzip_region_is_noticed(synthetic, tmp_path):
+    """A flipped byte inside the compressed stream: zlib error or checksum mismatch, never silent training."""
+    path, _ = synthetic
+    data = bytearray(open(path, "rb").read())
+    for offset in (len(data) // 3, len(data) // 2, len(data) - 12):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        (tmp_path / "bad.tar.gz").write_bytes(bytes(damaged))
+        with pytest.raises(DataError, match="damaged or truncated archive|unreadable|damaged or truncated batch"):
+            load_cifar10(str(tmp_path / "bad.tar.gz"))
+
+
+def test_batch_that_is_a_folder_or_a_symlink_loop(synthetic, tmp_path):
+    path, _ = synthetic
+    with tarfile.open(path) as archive:
+        archive.extractall(tmp_path / "x", filter="data")
+    folder = tmp_path / "x" / "cifar-10-batches-py"
+    os.remove(folder / "data_batch_1")
+    (folder / "data_batch_1").mkdir()
+    with pytest.raises(DataError, match="cannot read .*data_batch_1"):
+        load_cifar10(str(tmp_path / "x"))
+    (folder / "data_batch_1").rmdir()
+    os.symlink(folder / "data_batch_1", folder / "data_batch_1")  # points at itself
+    with pytest.raises(DataError, match="cannot read .*data_batch_1"):
+        load_cifar10(str(tmp_path / "x"))
