@@ -20,16 +20,7 @@ image size set to zero). Images are in [-1, 1], as everywhere else.
 import keras
 from keras import layers, ops
 
-POLICIES = ("color", "translation", "cutout")
-
-
-def parse_policy(text):
-    """'color,translation' -> ('color', 'translation'); raises ValueError on unknown names."""
-    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
-    unknown = [name for name in names if name not in POLICIES]
-    if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)} (choose from {', '.join(POLICIES)})")
-    return names
+from presets import parse_policy  # the policy names live with the other options' choices
 
 
 def shift_matrices(shifts, size):

@@ -12,22 +12,34 @@ A checkpoint is one folder `RUN_DIR/checkpoints/step-NNNNNNNN/` holding
   * `ema_generator.weights.h5`  the generator's moving average (--ema only);
   * `fixed_noise.npy`   the noise behind the progress grids;
   * `state.json`        epoch, step, seed, config, the metrics history so far,
-                        and a SHA-256 of the two files above.
+                        a SHA-256 of each file above and one of its own content.
 The folder is assembled under a temporary name and renamed when complete, and
 `state.json` is written last, so loading can tell a whole checkpoint from a
-damaged one and fall back to the newest intact checkpoint.
+damaged one and fall back to the newest intact checkpoint. A damaged
+checkpoint is never deleted: it is set aside as `damaged-step-NNNNNNNN`, which
+`--keep` does not count and no resume chooses.
 """
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 
 import numpy as np
 
+# The weight files at the top of a run directory (what samples.py and evaluate.py read).
+GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
+EMA_WEIGHTS = "generator.ema.weights.h5"    # the moving average of the generator's weights (--ema)
+BEST_WEIGHTS = "generator.best.weights.h5"  # the best-scoring generator (--eval-every)
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_FILE, NOISE_FILE, STATE_FILE = "state.weights.h5", "fixed_noise.npy", "state.json"
 EMA_FILE = "ema_generator.weights.h5"  # only in runs with --ema
+STATE_CHECKSUM = "state_sha256"  # state.json's checksum of its own other entries
+# What state.json must hold, and of which JSON types, to be used at all.
+STATE_TYPES = {"epoch": int, "step": int, "epoch_steps": int, "epoch_sums": dict, "history": list,
+               "config": dict, "window_sums": dict, "window_steps": int, "curve": list, "random_state": list,
+               "sha256": dict}
 
 
 class CheckpointError(Exception):
@@ -64,6 +76,22 @@ def atomic_write_text(path, text):
     atomic_save(path, save)
 
 
+def check_weights_file(path):
+    """Read every array of a Keras .weights.h5 file with h5py (no TensorFlow needed);
+    raises CheckpointError if it is missing, truncated or not HDF5 at all."""
+    import h5py  # Keras' own library for .weights.h5 files
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]  # reading the bytes is what finds a truncated file
+    try:
+        with h5py.File(path, "r") as file_object:
+            file_object.visititems(read)
+    except Exception as error:  # OSError, KeyError ... from a damaged file
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+        raise CheckpointError(f"{path}: damaged weights file ({first_line})") from None
+
+
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as file_object:
@@ -72,19 +100,84 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+# Every file and folder this project writes into a run directory (train.py,
+# samples.py and evaluate.py with their default names), as paths relative to
+# it. --overwrite removes these and nothing else.
+PROJECT_FILES = re.compile(
+    r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|\.lock"
+    r"|(generator|discriminator|generator\.ema|generator\.best)\.weights\.h5|progress/epoch_\d+\.png"
+    r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|ema_generator\.weights\.h5|fixed_noise\.npy"
+    r"|state\.json)|(.+/)?\.tmp-[^/]+(/[^/]+)?)")  # the last: half-written files of a killed run
+PROJECT_FOLDERS = re.compile(r"progress|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
+
+
+def project_files(run_dir):
+    """(files, folders, first foreign path or None) below run_dir; folders deepest first.
+    A symbolic link is never the project's: removing it could reach outside the run."""
+    files, folders = [], []
+    for folder, subfolders, names in os.walk(run_dir):
+        for name in sorted(subfolders) + sorted(names):
+            path = os.path.join(folder, name)
+            relative, link = os.path.relpath(path, run_dir), os.path.islink(path)
+            if os.path.isdir(path) and not link and PROJECT_FOLDERS.fullmatch(relative):
+                folders.append(path)
+            elif os.path.isfile(path) and not link and PROJECT_FILES.fullmatch(relative):
+                files.append(path)
+            else:
+                return files, folders[::-1], path
+    return files, folders[::-1], None
+
+
+def foreign_file(run_dir):
+    """The first file or folder below run_dir that this project did not write, or None."""
+    return project_files(run_dir)[2]
+
+
+def remove_project_files(run_dir):
+    """Delete what this project wrote in run_dir, and only that (refuses if anything else is there)."""
+    files, folders, foreign = project_files(run_dir)
+    if foreign:
+        raise CheckpointError(f"{run_dir}: holds {foreign}, which this project did not write; nothing removed")
+    for path in files:
+        os.remove(path)
+    for path in folders:
+        os.rmdir(path)
+
+
+def checkpoint_name(step):
+    return f"step-{step:08d}"
+
+
 def list_checkpoints(run_dir):
-    """Checkpoint folders of a run, oldest first (names sort by step)."""
+    """Checkpoint folders of a run, oldest first (names sort by step); set-aside damaged ones are not listed."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)
     if not os.path.isdir(folder):
         return []
-    return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.startswith("step-")]
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if re.fullmatch(r"step-\d{8}", name)]
+
+
+def set_aside(path, report=print):
+    """Rename a damaged checkpoint folder to damaged-step-N (never deleted: a person may want to look)."""
+    folder, name = os.path.split(path)
+    target, number = os.path.join(folder, "damaged-" + name), 1
+    while os.path.exists(target):
+        number += 1
+        target = os.path.join(folder, f"damaged-{name}-{number}")
+    os.replace(path, target)
+    report(f"warning: set aside the damaged checkpoint {path} as {target}")
+
+
+def state_checksum(state):
+    """SHA-256 of a state dict's entries (except the checksum itself), independent of key order."""
+    entries = {key: value for key, value in state.items() if key != STATE_CHECKSUM}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
 
 
 def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None):
     """Write a complete checkpoint for `state["step"]`, then prune to the newest `keep`."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)
     os.makedirs(folder, exist_ok=True)
-    final = os.path.join(folder, f"step-{state['step']:08d}")
+    final = os.path.join(folder, checkpoint_name(state["step"]))
     staging = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
     try:
         gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
@@ -94,13 +187,17 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None
             ema_generator.save_weights(os.path.join(staging, EMA_FILE))
             names.append(EMA_FILE)
         state = dict(state, sha256={name: file_sha256(os.path.join(staging, name)) for name in names})
+        state[STATE_CHECKSUM] = state_checksum(state)
         with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as file_object:
             json.dump(state, file_object, indent=1)
             file_object.flush()
             os.fsync(file_object.fileno())
         # The same step saved twice (an interrupt right after a resume) holds the
-        # same state: keep the existing folder rather than delete-then-rename,
-        # which would leave a moment with no checkpoint at all.
+        # same state: keep an intact existing folder rather than delete-then-rename,
+        # which would leave a moment with no checkpoint at all. A damaged one is
+        # set aside, so the new save takes its place.
+        if os.path.exists(final) and not is_intact(final):
+            set_aside(final)
         if not os.path.exists(final):
             os.chmod(staging, 0o777 & ~_umask())
             os.replace(staging, final)
@@ -111,11 +208,37 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None
     return final
 
 
+def check_state(state, path):
+    """Refuse a state.json that is not what save_checkpoint wrote for this folder's step."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: {STATE_FILE} holds a {type(state).__name__}, not a checkpoint's state")
+    # Checkpoints written before state.json had a checksum of its own are checked by shape alone.
+    if STATE_CHECKSUM in state and state[STATE_CHECKSUM] != state_checksum(state):
+        raise CheckpointError(f"{path}: {STATE_FILE} does not match its checksum")
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise CheckpointError(f"{path}: {STATE_FILE} has no valid '{key}'")
+    if os.path.basename(path) != checkpoint_name(state["step"]):
+        raise CheckpointError(f"{path}: {STATE_FILE} is for step {state['step']}, not this folder's")
+    if not {WEIGHTS_FILE, NOISE_FILE} <= set(state["sha256"]) or not set(state["sha256"]) <= {
+            WEIGHTS_FILE, NOISE_FILE, EMA_FILE}:
+        raise CheckpointError(f"{path}: {STATE_FILE} lists the wrong files")
+
+
+def is_intact(path):
+    try:
+        read_checkpoint_state(path)
+        return True
+    except CheckpointError:
+        return False
+
+
 def read_checkpoint_state(path):
     """Return (state, fixed_noise) of a checkpoint folder, or raise CheckpointError if damaged."""
     try:
         with open(os.path.join(path, STATE_FILE), encoding="utf-8") as file_object:
             state = json.load(file_object)
+        check_state(state, path)
         for name, expected in state["sha256"].items():
             if file_sha256(os.path.join(path, name)) != expected:
                 raise CheckpointError(f"{path}: {name} does not match its checksum")

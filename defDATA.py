@@ -4,7 +4,8 @@ This module is the one place that knows about CIFAR-10 files, class names and
 pixel scaling. `train.py`, `samples.py` and the tests import from here.
 
 Two ways to get the images:
-  * `load_cifar10()` with no path asks Keras to download and cache the data set.
+  * `load_cifar10()` with no path downloads the official archive once into
+    Keras' cache folder (~/.keras/datasets).
   * `load_cifar10("path")` reads an official `cifar-10-python.tar.gz` or an
     extracted `cifar-10-batches-py/` folder, for machines without internet.
 
@@ -16,10 +17,12 @@ Reading the files needs only numpy. TensorFlow, which takes seconds to start,
 is imported inside the functions that build tensors, so the scripts can check
 their inputs (this data included) and answer a mistake at once.
 """
+import hashlib
 import os
 import pickle
 import re
 import tarfile
+import urllib.request
 import zlib
 
 # Every script imports this module before TensorFlow, so TensorFlow's process
@@ -227,17 +230,40 @@ def _load_from_folder(path, split):
     return parts
 
 
-def _load_from_keras(split):
-    import keras  # only here: loading from files needs no TensorFlow (see the top of this file)
+# The official archive, as keras.datasets.cifar10 fetches it, and its SHA-256.
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CACHE_DIR = os.path.join(os.path.expanduser("~"), ".keras", "datasets")  # where Keras keeps its data sets
 
+
+def downloaded_cifar10():
+    """The official archive in Keras' cache folder, downloaded the first time.
+
+    We download it ourselves (not through keras.datasets) so that the data is
+    read by this module's safe loader and the download needs no TensorFlow.
+    """
+    archive = os.path.join(CACHE_DIR, "cifar-10-python.tar.gz")
+    if os.path.isfile(archive):
+        return archive
+    print(f"downloading CIFAR-10 (163 MB) into {CACHE_DIR} (offline? pass --data PATH)", flush=True)
+    partial, digest = os.path.join(CACHE_DIR, f".tmp-{os.getpid()}-cifar-10-python.tar.gz"), hashlib.sha256()
     try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-    except Exception as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        with urllib.request.urlopen(CIFAR10_URL, timeout=60) as response, open(partial, "wb") as file_object:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                file_object.write(block)
+        if digest.hexdigest() != CIFAR10_SHA256:
+            raise OSError("the download does not match the official archive's checksum")
+        os.replace(partial, archive)
+    except OSError as error:  # no network, a proxy's error page, a full disk ... (URLError is an OSError)
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
         raise DataError(f"could not download CIFAR-10 ({reason}); "
                         "pass --data PATH to a cifar-10-python.tar.gz or cifar-10-batches-py folder") from None
-    images, labels = (x_train, y_train) if split == "train" else (x_test, y_test)
-    return images, labels.reshape(-1).astype(np.int64)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return archive
 
 
 def parse_classes(spec):
@@ -252,7 +278,7 @@ def parse_classes(spec):
         elif token in CLASS_NAMES:
             indices.add(CLASS_NAMES.index(token))
         else:
-            raise DataError(f"--classes: unknown class '{token}' (use 0-9 or one of {', '.join(CLASS_NAMES)})")
+            raise DataError(f"--classes: unknown class {token!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
     return sorted(indices)
 
 
@@ -266,26 +292,24 @@ def _is_tarfile(path):
 def load_cifar10(path=None, split="train", classes=None):
     """Return (images, labels): images uint8 [N, 32, 32, 3], labels int64 [N].
 
-    `path` is None (download through Keras), a .tar.gz archive or a folder.
+    `path` is None (the official archive, downloaded once), a .tar.gz archive or a folder.
     `classes` is a list of class indices to keep, or None for all ten.
     Images stay uint8 in memory (4x smaller than float32); they are scaled
     to [-1, 1] per batch by `make_dataset`.
     """
-    if path is None:
-        images, labels = _load_from_keras(split)
+    path = downloaded_cifar10() if path is None else path
+    if not os.path.exists(path):
+        raise DataError(f"--data {path}: no such file or directory")
+    if os.path.isdir(path):
+        parts = _load_from_folder(path, split)
+    elif _is_tarfile(path):
+        parts = _load_from_tar(path, split)
     else:
-        if not os.path.exists(path):
-            raise DataError(f"--data {path}: no such file or directory")
-        if os.path.isdir(path):
-            parts = _load_from_folder(path, split)
-        elif _is_tarfile(path):
-            parts = _load_from_tar(path, split)
-        else:
-            raise DataError(f"--data {path}: not a tar archive or folder (expected cifar-10-python.tar.gz)")
-        if not parts:
-            raise DataError(f"--data {path}: no CIFAR-10 {split} batches found inside")
-        images = np.concatenate([p[0] for p in parts])
-        labels = np.concatenate([p[1] for p in parts])
+        raise DataError(f"--data {path}: not a tar archive or folder (expected cifar-10-python.tar.gz)")
+    if not parts:
+        raise DataError(f"--data {path}: no CIFAR-10 {split} batches found inside")
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
     if classes is not None:
         keep = np.isin(labels, classes)
         images, labels = images[keep], labels[keep]

@@ -25,20 +25,7 @@ from devices import Model, split_batch
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
-
-# Everything needed to rebuild the networks of a run, with the classic
-# tutorial's values. train.py stores these in RUN_DIR/config.json; samples.py
-# reads them back. Runs saved before an option existed get its classic value.
-MODEL_DEFAULTS = {
-    "architecture": "classic",  # or "standard" (SNGAN's standard CNN); see discri_keras.py
-    "latent_dim": 100,        # size of the random input vector, as in the DCGAN paper
-    "width": 1.0,             # filter-count multiplier; 1.0 is the published network
-    "dropout": 0.4,           # discriminator dropout, as in the classic tutorial
-    "batch_norm": False,      # generator BatchNormalization (gene_keras.py)
-    "spectral_norm": False,   # discriminator spectral normalization (discri_keras.py)
-    "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
-    "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
-}
+from presets import MODEL_DEFAULTS  # what rebuilds a run's networks, with the classic's values
 
 # Label convention used everywhere: 1 = real, 0 = generated ("fake").
 REAL, FAKE = 1.0, 0.0

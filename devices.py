@@ -18,15 +18,13 @@ the same train_on_batch calls train on the global batch. `Model` is the
 keras.Model the trained networks are built as; it mends one Keras bug that
 stops train_on_batch on several machines.
 """
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-STRATEGIES = ("none", "mirrored", "multi-worker")
+from runconfig import PRECISIONS  # the choices of --precision, and the Keras policy of each
 
 
 def set_precision(name):
@@ -61,18 +59,6 @@ def make_strategy(name, cpu_replicas=0):
     if name == "multi-worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def is_chief():
-    """True on the one worker that writes the run's files: the "chief" task, or
-    worker 0 of a cluster without one, or this process when there is no TF_CONFIG."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
-    task = config.get("task")
-    if not task:
-        return True
-    if "chief" in config.get("cluster", {}):
-        return task["type"] == "chief"
-    return task["type"] == "worker" and task["index"] == 0
 
 
 def split_batch(strategy, *parts):

@@ -28,8 +28,6 @@ from defDATA import IMAGE_SHAPE
 from devices import Model
 from losses import OUTPUT_ACTIVATION
 
-ARCHITECTURES = ("classic", "standard")
-
 
 def scaled(filters, width):
     """Filter count times the width multiplier (at least 1)."""

@@ -21,8 +21,6 @@ one (`--no-ema` for the live weights).
 import keras
 import tensorflow as tf
 
-WEIGHTS_NAME = "generator.ema.weights.h5"
-
 
 def ema_decay(decay, updates):
     """The decay used at the `updates`-th generator update (a Python or tensor number)."""

@@ -22,7 +22,6 @@ samples need no more memory than 10,000. The real images' statistics are
 cached per (data, feature network, N). The formulas live in metrics.py, the
 feature networks in features.py.
 """
-import argparse
 import hashlib
 import json
 import os
@@ -32,10 +31,11 @@ import time
 import numpy as np
 
 from checkpoint import atomic_save, atomic_write_text
-from defDATA import DataError, load_cifar10, scale_images  # first import of TensorFlow: defDATA sets its options
-from features import load_feature_network
+from defDATA import DataError, load_cifar10, scale_images  # first: defDATA sets TensorFlow's options
+from features import check_feature_spec, load_feature_network
 from metrics import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
-from samples import SampleError, load_generator
+from runconfig import ArgumentParser, RunError, check_writable_folder, one_line
+from samples import SampleError, check_run_dir, load_generator
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
 
@@ -153,27 +153,37 @@ class TrainingEvaluator:
         return frechet_distance(stats.mean, stats.covariance, self.reference["mean"], self.reference["covariance"])
 
 
+def read_results(run_dir):
+    """The entries of RUN_DIR/eval.json (a JSON list), [] when there is none yet."""
+    path = os.path.join(run_dir, "eval.json")
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as file_object:
+            entries = json.load(file_object)
+    except (OSError, ValueError):
+        raise EvalError(f"{path}: not readable JSON; move it away, it is not overwritten") from None
+    if not isinstance(entries, list):
+        raise EvalError(f"{path}: holds a JSON {type(entries).__name__}, not a list of results; move it away, "
+                        "it is not overwritten")
+    return entries
+
+
 def append_result(run_dir, entry):
-    """Append one entry to RUN_DIR/eval.json (a JSON list), atomically."""
-    path, entries = os.path.join(run_dir, "eval.json"), []
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as file_object:
-                entries = json.load(file_object)
-        except ValueError:
-            raise EvalError(f"{path}: not valid JSON; move it away, it is not overwritten") from None
-    atomic_write_text(path, json.dumps(entries + [entry], indent=1))
+    """Append one entry to RUN_DIR/eval.json, atomically."""
+    path = os.path.join(run_dir, "eval.json")
+    atomic_write_text(path, json.dumps(read_results(run_dir) + [entry], indent=1))
     return path
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Score a trained generator (or the real test images) "
+    p = ArgumentParser(description="Score a trained generator (or the real test images) "
                                 "with Fréchet distance, KID and Inception Score.")
     p.add_argument("run_dir", nargs="?", help="a run directory written by train.py (not needed with --real-test)")
     p.add_argument("--n", type=int, default=10000, help="generated images to score, and real reference images "
                    "(default: 10000, the usual FID size for CIFAR-10)")
     p.add_argument("--data", help="CIFAR-10 archive or folder for the reference (default: the run's --data, "
-                   "else download through Keras)")
+                   "else the official archive, downloaded once into ~/.keras/datasets)")
     p.add_argument("--features", default="inception", help="'inception' (Keras InceptionV3, ImageNet weights), "
                    "or a .keras / .tflite feature network file (default: inception)")
     p.add_argument("--inception-weights", metavar="FILE", help="local InceptionV3 weights file, for offline machines")
@@ -188,9 +198,31 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not args.real_test and not args.run_dir:
         p.error("give a RUN_DIR, or --real-test for the real-data floor")
-    if args.n < 2 or args.batch_size < 1:
-        p.error(f"--n must be at least 2 and --batch-size at least 1 (got {args.n}, {args.batch_size})")
+    for flag, value, low, high in (("--n", args.n, 2, 10**6), ("--batch-size", args.batch_size, 1, 10**4),
+                                   ("--seed", args.seed, 0, 2**63 - 1)):
+        if not low <= value <= high:
+            p.error(f"{flag} {value}: must be from {low} to {high}")
+    for flag, value in (("RUN_DIR", args.run_dir), ("--data", args.data), ("--features", args.features),
+                        ("--inception-weights", args.inception_weights), ("--cache-dir", args.cache_dir)):
+        if value == "":
+            p.error(f"{flag}: empty path")
     return args
+
+
+def check_inputs(args):
+    """Everything that can be checked before TensorFlow loads: the run, its eval.json, the paths."""
+    try:
+        if args.run_dir:
+            check_run_dir(args.run_dir, use_ema=not args.no_ema)
+            read_results(args.run_dir)
+            check_writable_folder("RUN_DIR", args.run_dir)
+        check_feature_spec(args.features, args.inception_weights)
+        if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
+            load_cifar10(args.data, split="test" if args.real_test else "train")
+        if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
+            raise EvalError(f"--cache-dir {args.cache_dir}: exists and is not a folder")
+    except (SampleError, RunError, DataError, ValueError) as error:
+        raise EvalError(str(error)) from None
 
 
 def evaluate(args):
@@ -222,13 +254,14 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
+        check_inputs(args)
         entry = evaluate(args)
         entry["seconds"] = round(time.time() - started, 1)
         report(entry)
         if args.run_dir:
             print(f"appended to {append_result(args.run_dir, entry)}")
     except EvalError as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"error: {one_line(error)}")
 
 
 if __name__ == "__main__":

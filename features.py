@@ -96,14 +96,48 @@ def inception_features(weights="imagenet"):
     return KerasFeatures(model, "InceptionV3 (keras.applications)", identity)
 
 
+# How each kind of file starts, so that a wrong or damaged file is refused before TensorFlow loads.
+FILE_SIGNATURES = {".h5": (0, b"\x89HDF\r\n\x1a\n"), ".keras": (0, b"PK\x03\x04"), ".tflite": (4, b"TFL3")}
+
+
+def check_file_kind(flag, path):
+    """Refuse a path that is not a file of the kind its name says; raises ValueError."""
+    kind = next((suffix for suffix in FILE_SIGNATURES if path.endswith(suffix)), None)
+    if not os.path.isfile(path):
+        raise ValueError(f"{flag} {path}: no such file")
+    if kind is None:
+        raise ValueError(f"{flag} {path}: unknown kind (expected 'inception', a .keras or a .tflite file)")
+    offset, signature = FILE_SIGNATURES[kind]
+    try:
+        with open(path, "rb") as file_object:
+            start = file_object.read(offset + len(signature))
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: unreadable ({error.strerror})") from None
+    if start[offset:] != signature:
+        raise ValueError(f"{flag} {path}: not a {kind} file (damaged, or named wrongly)")
+
+
+def check_feature_spec(spec, inception_weights=None):
+    """Refuse a --features (or --inception-weights) that names no usable file; raises ValueError."""
+    if spec == "inception":
+        if inception_weights:
+            check_file_kind("--inception-weights", inception_weights)
+    else:
+        check_file_kind("--features", spec)
+
+
 def load_feature_network(spec, inception_weights=None):
     """`inception`, a .keras file or a .tflite file -> a feature network. Raises ValueError."""
+    check_feature_spec(spec, inception_weights)
     if spec == "inception":
-        if inception_weights and not os.path.isfile(inception_weights):
-            raise ValueError(f"--inception-weights {inception_weights}: no such file")
-        return inception_features(inception_weights or "imagenet")
-    if not os.path.isfile(spec):
-        raise ValueError(f"--features {spec}: no such file (expected 'inception', a .keras or a .tflite file)")
+        try:
+            return inception_features(inception_weights or "imagenet")
+        except Exception as error:  # offline download, a damaged or foreign weights file ...
+            first_line = (str(error).strip().splitlines() or [""])[0][:150]
+            source = f"--inception-weights {inception_weights}" if inception_weights else \
+                "--features inception (Keras could not download its weights; offline, pass --inception-weights FILE " \
+                "or a .tflite/.keras file)"
+            raise ValueError(f"{source}: {type(error).__name__}: {first_line}") from None
     try:
         if spec.endswith(".tflite"):
             return TFLiteFeatures(spec)
@@ -114,4 +148,3 @@ def load_feature_network(spec, inception_weights=None):
     except Exception as error:
         first_line = (str(error).strip().splitlines() or [""])[0][:150]
         raise ValueError(f"--features {spec}: unreadable ({type(error).__name__}: {first_line})") from None
-    raise ValueError(f"--features {spec}: unknown kind (expected 'inception', a .keras or a .tflite file)")

@@ -26,11 +26,12 @@ The discriminator's last activation must match: a sigmoid for bce, nothing
 from keras import losses as keras_losses
 from keras import ops
 
-LOSSES = ("bce", "lsgan", "hinge", "wasserstein")
+from presets import LOSSES, SIGN_LABEL_LOSSES  # noqa: F401  LOSSES: the names defined below
+
 OUTPUT_ACTIVATION = {"bce": "sigmoid", "lsgan": None, "hinge": None, "wasserstein": None}
 # The score above which D says "real": its sigmoid's midpoint, the midpoint of
 # the least-squares targets 0 and 1, or zero for the signed scores.
-DECISION_THRESHOLD = {"bce": 0.5, "lsgan": 0.5, "hinge": 0.0, "wasserstein": 0.0}
+DECISION_THRESHOLD = {name: 0.0 if name in SIGN_LABEL_LOSSES else 0.5 for name in LOSSES}
 
 
 def is_real(labels):

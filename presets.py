@@ -5,8 +5,31 @@ command line still overrides it. `classic` is the widely copied Keras
 tutorial, kept as the reference every other preset is measured against (see
 README, "Results", and benchmarks/quality.py). DEFAULT_PRESET is the one that
 measured best at an equal 30-minute CPU budget.
+
+This module imports nothing else: train.py checks a command line against it
+before TensorFlow loads, so a typo is answered at once.
 """
-from defGAN import MODEL_DEFAULTS
+
+# The names an option can take. The modules that implement them import these.
+ARCHITECTURES = ("classic", "standard")             # network pairs: discri_keras.py, gene_keras.py
+LOSSES = ("bce", "lsgan", "hinge", "wasserstein")   # losses.py
+SIGN_LABEL_LOSSES = ("hinge", "wasserstein")         # read labels as signs, not targets: no label smoothing
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies: augment.py
+
+# Everything needed to rebuild the networks of a run, with the classic
+# tutorial's values. train.py stores these in RUN_DIR/config.json; samples.py
+# reads them back (defGAN.build_models). Runs saved before an option existed
+# get its classic value.
+MODEL_DEFAULTS = {
+    "architecture": "classic",  # or "standard" (SNGAN's standard CNN); see discri_keras.py
+    "latent_dim": 100,        # size of the random input vector, as in the DCGAN paper
+    "width": 1.0,             # filter-count multiplier; 1.0 is the published network
+    "dropout": 0.4,           # discriminator dropout, as in the classic tutorial
+    "batch_norm": False,      # generator BatchNormalization (gene_keras.py)
+    "spectral_norm": False,   # discriminator spectral normalization (discri_keras.py)
+    "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
+    "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
+}
 
 # The classic tutorial: its networks (MODEL_DEFAULTS), BCE, Adam 2e-4 / 0.5, batch 128.
 CLASSIC = dict(MODEL_DEFAULTS,
@@ -40,6 +63,15 @@ PRESETS = {
                   loss="hinge", dropout=0.0, beta1=0.0, beta2=0.9, ema=0.999),
 }
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
+
+
+def parse_policy(text):
+    """'color,translation' -> ('color', 'translation'); raises ValueError on unknown names."""
+    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)} (choose from {', '.join(AUGMENTATIONS)})")
+    return names
 
 
 def preset_options(name):

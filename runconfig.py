@@ -6,13 +6,19 @@ reads the config back from RUN_DIR/config.json; a typed option that
 contradicts it is refused, because a resumed run must stay the same run.
 runfiles.py uses these to start or resume a run.
 """
+import argparse
 import json
+import math
 import os
+import sys
 
-from augment import parse_policy
 from defDATA import DataError, parse_classes
-from losses import DECISION_THRESHOLD
-from presets import CLASSIC, DEFAULT_PRESET, preset_options
+from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
+                     preset_options)
+
+# Where a run trains (devices.py): Keras precision policies and tf.distribute strategies.
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+STRATEGIES = ("none", "mirrored", "multi-worker")
 
 # The options that define a run, stored in config.json: a preset's (see
 # presets.py) plus the ones no preset sets.
@@ -26,35 +32,151 @@ class RunError(Exception):
     """Bad input or an unusable run directory, described in one line."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a mistake answered in one line (no usage block): "error: ..."."""
+
+    def error(self, message):
+        sys.exit(f"error: {one_line(message)}")
+
+
+IMAGE_TYPES = (".png", ".jpg", ".jpeg")  # what matplotlib writes without extra packages
+
+
+def check_writable_folder(flag, folder):
+    """Refuse a folder we cannot write into, by trying (permissions alone do not tell, e.g. for root)."""
+    probe = os.path.join(folder or ".", f".tmp-write-probe-{os.getpid()}")  # .tmp-: cleaned up if left by a kill
+    try:
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise RunError(f"{flag} {folder}: cannot write there ({error.strerror})") from None
+
+
+def check_output_image(flag, path):
+    """Refuse an output image path that cannot be written, before anything is computed."""
+    folder = os.path.dirname(path)
+    if not path.lower().endswith(IMAGE_TYPES):
+        raise RunError(f"{flag} {path}: unknown image type (use {', '.join(IMAGE_TYPES)})")
+    if os.path.isdir(path):
+        raise RunError(f"{flag} {path}: is a folder; give a file name")
+    if folder and not os.path.isdir(folder):
+        raise RunError(f"{flag} {path}: the folder {folder} does not exist")
+    check_writable_folder(flag, folder)
+
+
+def check_output_folder(flag, folder):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise RunError(f"{flag} {folder}: exists and is not a folder")
+    parent = folder if os.path.isdir(folder) else os.path.dirname(os.path.abspath(folder))
+    if not os.path.isdir(parent):
+        raise RunError(f"{flag} {folder}: the folder {parent} does not exist")
+    check_writable_folder(flag, parent)
+
+
+def real_images_per_step(config):
+    """Real images one training step uses: half of each discriminator batch, d_steps times."""
+    return config["batch_size"] // 2 * config["d_steps"]
+
+
+def whole(value):
+    return type(value) is int  # bool is a subclass of int, and never a count
+
+
+def finite(value):
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+# What each option must be: (is the value acceptable?, the rule in words). The
+# same rules check the flags typed and a run's config.json read back (which a
+# person may have edited). The upper bounds only stop absurd values early; see
+# check_memory for what really fits.
+RULES = {
+    "epochs": (lambda v: whole(v) and 1 <= v <= 10**7, "must be a whole number from 1 to 10000000"),
+    "keep": (lambda v: whole(v) and 1 <= v <= 10**6, "must be at least 1"),
+    "checkpoint_every": (lambda v: whole(v) and 0 <= v <= 10**9, "must be 0 or more"),
+    "eval_every": (lambda v: whole(v) and 0 <= v <= 10**7, "must be 0 or more"),
+    "eval_samples": (lambda v: whole(v) and 2 <= v <= 10**6, "must be from 2 to 1000000"),
+    "steps_per_epoch": (lambda v: v is None or whole(v) and 1 <= v <= 10**9, "must be at least 1"),
+    "batch_size": (lambda v: whole(v) and 2 <= v <= 2**16 and v % 2 == 0,
+                   "must be an even number from 2 to 65536 (half real, half generated images)"),
+    "latent_dim": (lambda v: whole(v) and 1 <= v <= 2**16, "must be from 1 to 65536"),
+    "width": (lambda v: finite(v) and 0 < v <= 64, "must be positive, at most 64"),
+    "lr": (lambda v: finite(v) and 0 < v <= 1, "must be positive, at most 1"),
+    "lr_d": (lambda v: finite(v) and 0 < v <= 1, "must be positive, at most 1"),
+    "lr_g": (lambda v: finite(v) and 0 < v <= 1, "must be positive, at most 1"),
+    "beta1": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "beta2": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "dropout": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "d_steps": (lambda v: whole(v) and 1 <= v <= 1000, "must be from 1 to 1000"),
+    "warmup_steps": (lambda v: whole(v) and 0 <= v <= 10**9, "must be 0 or more"),
+    "label_smoothing": (lambda v: finite(v) and 0 <= v < 0.5, "must be in [0, 0.5)"),
+    "ema": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1) (0 turns it off)"),
+    "cpu_replicas": (lambda v: whole(v) and 0 <= v <= 64, "must be from 0 to 64"),
+    "seed": (lambda v: whole(v) and 0 <= v < 2**32, "must be a whole number from 0 to 4294967295"),
+    "architecture": (lambda v: v in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
+    "loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
+    "precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+    "batch_norm": (lambda v: type(v) is bool, "must be true or false"),
+    "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
+    "flip": (lambda v: type(v) is bool, "must be true or false"),
+    "augment": (lambda v: type(v) is str and valid_policy(v), f"must be names from {', '.join(AUGMENTATIONS)}"),
+    "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and 0 <= c < 10 for c in v),
+                "must be a list of class numbers 0-9, or null for all"),
+    "data": (lambda v: v is None or type(v) is str and v != "", "must be a path, or null"),
+    "preset": (lambda v: type(v) is str, "must be a preset name"),
+}
+
+
+def valid_policy(text):
+    try:
+        parse_policy(text)
+        return True
+    except ValueError:
+        return False
+
+
 def check_numbers(args):
-    """Refuse nonsense values with a message naming the flag."""
-    rules = [("--epochs", args.epochs, args.epochs > 0, "must be at least 1"),
-             ("--keep", args.keep, args.keep >= 1, "must be at least 1"),
-             ("--checkpoint-every", args.checkpoint_every, args.checkpoint_every >= 0, "must be 0 or more"),
-             ("--eval-every", args.eval_every, args.eval_every >= 0, "must be 0 or more"),
-             ("--eval-samples", args.eval_samples, args.eval_samples >= 2, "must be at least 2"),
-             ("--steps-per-epoch", args.steps_per_epoch,
-              args.steps_per_epoch is None or args.steps_per_epoch > 0, "must be at least 1"),
-             ("--batch-size", args.batch_size,
-              args.batch_size is None or (args.batch_size >= 2 and args.batch_size % 2 == 0),
-              "must be an even number of at least 2 (half real, half generated images)"),
-             ("--latent-dim", args.latent_dim, args.latent_dim is None or args.latent_dim > 0, "must be at least 1"),
-             ("--width", args.width, args.width is None or args.width > 0, "must be positive"),
-             ("--lr", args.lr, args.lr is None or args.lr > 0, "must be positive"),
-             ("--lr-d", args.lr_d, args.lr_d is None or args.lr_d > 0, "must be positive"),
-             ("--lr-g", args.lr_g, args.lr_g is None or args.lr_g > 0, "must be positive"),
-             ("--beta1", args.beta1, args.beta1 is None or 0 <= args.beta1 < 1, "must be in [0, 1)"),
-             ("--beta2", args.beta2, args.beta2 is None or 0 <= args.beta2 < 1, "must be in [0, 1)"),
-             ("--dropout", args.dropout, args.dropout is None or 0 <= args.dropout < 1, "must be in [0, 1)"),
-             ("--d-steps", args.d_steps, args.d_steps is None or args.d_steps >= 1, "must be at least 1"),
-             ("--warmup-steps", args.warmup_steps,
-              args.warmup_steps is None or args.warmup_steps >= 0, "must be 0 or more"),
-             ("--label-smoothing", args.label_smoothing,
-              args.label_smoothing is None or 0 <= args.label_smoothing < 0.5, "must be in [0, 0.5)"),
-             ("--ema", args.ema, args.ema is None or 0 <= args.ema < 1, "must be in [0, 1) (0 turns it off)")]
-    for flag, value, ok, rule in rules:
-        if not ok:
-            raise RunError(f"{flag} {value}: {rule}")
+    """Refuse nonsense values typed on the command line, with a message naming the flag."""
+    for key, (ok, rule) in RULES.items():
+        value = getattr(args, key, None)
+        if value is not None and key not in ("classes", "augment", "data") and not ok(value):
+            raise RunError(f"--{key.replace('_', '-')} {value}: {rule}")
+
+
+def check_config_values(config, where):
+    """Refuse a config (read back from config.json) with a missing or wrong value."""
+    for key in RUN_KEYS:
+        ok, rule = RULES[key]
+        if key not in config or not ok(config[key]):
+            raise RunError(f"{where}: '{key}' {json.dumps(config.get(key))[:40]} {rule}" if key in config
+                           else f"{where}: no '{key}'")
+
+
+# Memory of training, roughly, for refusing sizes that cannot fit before any
+# network is built. Per architecture, at width 1: (outputs of the generator's
+# first Dense layer, parameters that grow with width squared (both networks),
+# activations per image (both networks)). tests/test_options.py checks the
+# parameter counts against the built networks.
+NETWORK_SIZES = {"classic": (4096, 1_564_672, 290_000), "standard": (8192, 5_677_056, 580_000)}
+
+
+def estimated_memory(config):
+    """Bytes of float32: weights, gradients, Adam's two slots and the EMA copy (5 per
+    parameter), plus forward and backward activations of one generator batch (3 per value)."""
+    dense, squared, activations = NETWORK_SIZES[config["architecture"]]
+    width = config["width"]
+    parameters = config["latent_dim"] * dense * width + squared * width**2
+    return 4 * (5 * parameters + 3 * config["batch_size"] * activations * width)
+
+
+def check_memory(config):
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed = estimated_memory(config)
+    if needed > total:
+        raise RunError(f"--width {config['width']}, --latent-dim {config['latent_dim']}, --batch-size "
+                       f"{config['batch_size']}: training would need about {needed / 2**30:.0f} GiB of memory, "
+                       f"this machine has {total / 2**30:.0f} GiB")
 
 
 def given_options(args):
@@ -77,7 +199,8 @@ def given_options(args):
 
 def check_config(config):
     """Refuse option combinations that make no sense together."""
-    if config["label_smoothing"] and DECISION_THRESHOLD[config["loss"]] == 0.0:
+    check_memory(config)
+    if config["label_smoothing"] and config["loss"] in SIGN_LABEL_LOSSES:
         raise RunError(f"--label-smoothing {config['label_smoothing']}: only for --loss bce or lsgan; "
                        f"the {config['loss']} loss reads labels as signs, not targets")
 
@@ -91,32 +214,40 @@ def new_config(args):
     except KeyError as error:
         raise RunError(f"--preset: {error.args[0]}") from None
     config.update(given, preset=name)
+    check_config_values(config, "options")
     check_config(config)
     return config
 
 
-def read_config(run_dir):
+def read_config(run_dir, flag="--resume"):
+    """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
     try:
         with open(path, encoding="utf-8") as file_object:
-            return json.load(file_object)
+            config = json.load(file_object)
     except FileNotFoundError:
-        raise RunError(f"--resume {run_dir}: holds no run (no config.json)") from None
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path}: unreadable ({error})") from None
+        raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
+    except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
+        raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
+    if not isinstance(config, dict):
+        raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
+    return config
+
+
+def one_line(message):
+    """A message as the single line the scripts promise (a typed path may hold a line break)."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def resume_config(args):
     """Config of the run to resume; a typed option that contradicts it is an error."""
     config = read_config(args.resume)
-    if "lr" in config:  # written before separate D and G rates existed
-        config.setdefault("lr_d", config["lr"])
-        config.setdefault("lr_g", config.pop("lr"))
-    config = dict(RUN_OPTIONS, **CLASSIC) | config  # options added since the run began keep classic values
+    check_config_values(config, os.path.join(args.resume, "config.json"))
     for key, value in given_options(args).items():
         if key not in RESUME_MAY_CHANGE and value != config.get(key):
             flag = "--" + key.replace("_", "-")
             raise RunError(f"{flag} {value} differs from the run's {config.get(key)} in {args.resume}/config.json; "
                            "a resumed run keeps its config (start a new run to change it)")
         config[key] = value
+    check_config(config)
     return config

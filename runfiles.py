@@ -6,22 +6,26 @@
 one from its newest intact checkpoint.
 `Run` holds everything the training loop changes; `Run.state()` is what a
 checkpoint saves, so the two stay in step.
+
+check_run needs no TensorFlow: it answers a mistake at once. start_run
+imports TensorFlow and the networks.
 """
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import tempfile
+import time
 
 import numpy as np
 
 import checkpoint
 from progress import CURVE_EVERY, write_metrics
 from defDATA import DataError, load_cifar10
-import devices
-from defGAN import build_losses_and_metrics, build_models, build_optimizer_state, define_gan, make_generate
-from ema import GeneratorEMA
-from runconfig import RunError, check_numbers, new_config, resume_config  # noqa: F401  RunError: train.py reads it here
+from features import check_feature_spec
+from runconfig import (RunError, check_numbers, check_writable_folder, new_config,  # noqa: F401  RunError: for train.py
+                       real_images_per_step, resume_config)
 
 FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
@@ -31,13 +35,13 @@ class Run:
     """Everything the training loop reads and changes, in one place."""
 
     def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args,
-                 strategy=None, jit_compile=False):
+                 strategy=None, generate=None):
         self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
         # The run directory to name to users (resume, samples): this one, except
         # on a multi-worker helper, whose private folder is removed at the end.
         self.chief_dir = run_dir
         self.generator, self.discriminator, self.gan, self.ema = generator, discriminator, gan, ema
-        self.generate = make_generate(generator, jit_compile)
+        self.generate = generate  # noise -> images for D's step (defGAN.make_generate)
         self.strategy = strategy
         # What users get: the averaged generator when there is one (see ema.py).
         self.sampler = ema.model if ema else generator
@@ -59,8 +63,7 @@ class Run:
             self.window_sums, self.window_steps = {}, 0
 
     def steps_per_epoch(self, image_count):
-        # Each discriminator update takes half a batch of real images.
-        full = image_count // (self.config["batch_size"] // 2 * self.config["d_steps"])
+        full = image_count // real_images_per_step(self.config)
         return min(full, self.config["steps_per_epoch"] or full)
 
     def random_state_variables(self):
@@ -96,6 +99,10 @@ def check_new_run_dir(run_dir, overwrite):
         if not os.path.exists(os.path.join(run_dir, "config.json")):
             raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
                            "(no config.json)")
+        foreign = checkpoint.foreign_file(run_dir)
+        if foreign:  # --overwrite removes only what this project wrote
+            raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
+                           "(move it away, or choose another --out)")
     # The only sure test of "can we write here" is to try, so create the folder
     # and a probe file, then remove what we made: nothing is left if a later
     # check fails.
@@ -137,7 +144,10 @@ def lock_run_dir(run_dir):
     Two trainers writing one run directory would interleave their checkpoints.
     The operating system drops the lock when the process ends, even on a kill.
     """
-    lock = open(os.path.join(run_dir, ".lock"), "w")
+    try:
+        lock = open(os.path.join(run_dir, ".lock"), "w")
+    except OSError as error:
+        raise RunError(f"{run_dir}: cannot write in this run directory ({error.strerror})") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -153,10 +163,24 @@ def load_images(config, dry_run):
         raise RunError(str(error)) from None
     if dry_run:
         images = images[:256]
-    if config["batch_size"] // 2 > len(images):
-        raise RunError(f"--batch-size {config['batch_size']}: needs {config['batch_size'] // 2} real images per step, "
-                       f"but there are only {len(images)}")
+    needed = real_images_per_step(config)  # every epoch must have at least one step
+    if needed > len(images):
+        flags = f"--batch-size {config['batch_size']}" + (f" with --d-steps {config['d_steps']}"
+                                                          if config["d_steps"] > 1 else "")
+        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {len(images)}")
     return images
+
+
+def check_paths(args):
+    """Refuse empty paths (never "not given") and a --features file that cannot be a feature network."""
+    for flag in ("data", "out", "resume", "features"):
+        if getattr(args, flag) == "":
+            raise RunError(f"--{flag}: empty path")
+    if args.eval_every:
+        try:
+            check_feature_spec(args.features)
+        except ValueError as error:
+            raise RunError(str(error)) from None
 
 
 class Plan:
@@ -172,22 +196,33 @@ class Plan:
 def check_run(args):
     """Validate everything and load the data; writes nothing. Returns a Plan."""
     check_numbers(args)
+    check_paths(args)
     if args.dry_run:
         args.epochs, args.steps_per_epoch = 2, 2
         args.batch_size = min(args.batch_size or 32, 32)
-        args.out = args.out or tempfile.mkdtemp(prefix="gan-dry-run-")
+        # A fresh folder in the system's temporary folder, created only once every check has passed.
+        args.out = args.out or os.path.join(tempfile.gettempdir(), f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}"
+                                                                    f"-{os.getpid()}")
     lock, found = None, None
     # Under --strategy multi-worker only the chief writes the run directory; the
     # other workers train in step with it and write into a private temporary
     # folder (the usual tf.distribute recipe), so they never race on files.
-    helper = args.strategy == "multi-worker" and not devices.is_chief()
+    helper = args.strategy == "multi-worker" and not is_chief()
     if args.resume:
         config, run_dir = resume_config(args), args.resume
+        if not helper:
+            for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
+                if os.path.isdir(folder):
+                    check_writable_folder("--resume", folder)
         lock = None if helper else lock_run_dir(run_dir)
         found = checkpoint.find_latest_checkpoint(run_dir)
+        if found is None and checkpoint.list_checkpoints(run_dir):
+            raise RunError(f"--resume {run_dir}: no intact checkpoint in {run_dir}/checkpoints "
+                           "(the damaged ones are left as they are)")
         if found is None:
-            raise RunError(f"--resume {run_dir}: no intact checkpoint in {run_dir}/checkpoints")
-        if args.epochs <= found[1]["epoch"]:
+            print(f"{run_dir} has no checkpoint yet (it stopped before its first): "
+                  "starting it from its config.json, nothing is lost", flush=True)
+        elif args.epochs <= found[1]["epoch"]:
             raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
     else:
         config, run_dir = new_config(args), args.out or "runs/cifar10"
@@ -206,6 +241,10 @@ def start_run(plan, args):
     import keras
     import tensorflow as tf
 
+    import defGAN
+    import devices
+    from ema import GeneratorEMA
+
     run_dir, config, found = plan.run_dir, plan.config, plan.found
     # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
     keras.utils.set_random_seed(config["seed"])
@@ -217,32 +256,41 @@ def start_run(plan, args):
         print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
               f"files go to the private folder {run_dir}", flush=True)
     with strategy.scope():  # variables (weights, optimizer slots, EMA copy) are created per replica
-        generator, discriminator = build_models(config)
-        gan = define_gan(generator, discriminator, config, jit_compile)
+        generator, discriminator = defGAN.build_models(config)
+        gan = defGAN.define_gan(generator, discriminator, config, jit_compile)
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
         if strategy.num_replicas_in_sync > 1:
-            build_losses_and_metrics(generator, discriminator, gan)
+            defGAN.build_losses_and_metrics(generator, discriminator, gan)
         if found is not None:
-            build_optimizer_state(discriminator, gan)
+            defGAN.build_optimizer_state(discriminator, gan)
+    generate = defGAN.make_generate(generator, jit_compile)
     if found is None:
         if os.path.isdir(run_dir) and args.overwrite:
-            shutil.rmtree(run_dir)
+            checkpoint.remove_project_files(run_dir)
         os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
-        checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
-        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
-        run.lock, run.chief_dir = lock_run_dir(run_dir), plan.chief_dir
+        if not args.resume:  # a run resumed before its first checkpoint keeps its config.json
+            checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
+        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
+        run.lock, run.chief_dir = plan.lock or lock_run_dir(run_dir), plan.chief_dir
         if not plan.helper:
-            print(f"new run in {run_dir} (config.json written)", flush=True)
+            print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
         return run
     path, state, fixed_noise = found
+    for damaged in checkpoint.list_checkpoints(run_dir):
+        if damaged > path:  # newer than the checkpoint chosen, so found damaged: never count or choose it again
+            checkpoint.set_aside(damaged)
     remove_stale_temporaries(run_dir)
     os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
-    gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
-    if ema:
-        ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
-    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, jit_compile)
+    try:
+        gan.load_weights(os.path.join(path, checkpoint.WEIGHTS_FILE))
+        if ema:
+            ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
+    except (ValueError, KeyError, OSError) as error:  # e.g. config.json edited since the checkpoint was saved
+        raise RunError(f"{path}: its weights do not fit the networks {run_dir}/config.json describes "
+                       f"({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
     run.restore(state)
     run.lock, run.chief_dir = plan.lock, plan.chief_dir
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
@@ -250,5 +298,18 @@ def start_run(plan, args):
     return run
 
 
+def is_chief():
+    """True on the one worker that writes the run's files: the "chief" task, or
+    worker 0 of a cluster without one, or this process when there is no TF_CONFIG."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = config.get("task")
+    if not task:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task["type"] == "chief"
+    return task["type"] == "worker" and task["index"] == 0
+
+
 def resume_command(run_dir):
-    return f"python train.py --resume {run_dir}"
+    """The command that resumes run_dir, quoted so that it pastes safely into a shell."""
+    return f"python train.py --resume {shlex.quote(run_dir)}"

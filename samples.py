@@ -10,18 +10,18 @@ RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
 with `defGAN.build_models` and draws from it. `save_grid` is also what
 `train.py` uses for its per-epoch progress grids.
 """
-import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
+from checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
 from defDATA import unscale_images
-from defGAN import build_models
-from ema import WEIGHTS_NAME as EMA_WEIGHTS_NAME
+from runconfig import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
+                       check_output_image, one_line, read_config)
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
+MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
 
 
 class SampleError(Exception):
@@ -47,26 +47,39 @@ def save_grid(images, path, columns):
     matplotlib.image.imsave(path, grid)
 
 
-def load_generator(run_dir, weights_name=None, use_ema=True):
-    """Rebuild a run's generator from config.json and load its weights: (generator, config, weights file name).
+def check_run_dir(run_dir, weights_name=None, use_ema=True):
+    """A run's checked config and the weights file to use: (config, weights file name). No TensorFlow needed.
 
     By default these are the moving-average weights when the run kept them
     (train.py --ema; see ema.py), else the latest weights.
     """
-    if weights_name is None:
-        has_ema = os.path.isfile(os.path.join(run_dir, EMA_WEIGHTS_NAME))
-        weights_name = EMA_WEIGHTS_NAME if use_ema and has_ema else "generator.weights.h5"
-    config_path, weights_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, weights_name)
-    if not os.path.isfile(config_path):
-        raise SampleError(f"{run_dir}: no config.json here; is this a run directory made by train.py?")
-    if not os.path.isfile(weights_path):
-        raise SampleError(f"{weights_path}: missing; train at least one epoch first")
+    if not os.path.isdir(run_dir):
+        raise SampleError(f"{run_dir}: no such run directory")
     try:
-        with open(config_path, encoding="utf-8") as file_object:
-            config = json.load(file_object)
-        generator, _ = build_models(config)
-    except Exception as error:
-        raise SampleError(f"{config_path}: unreadable config ({type(error).__name__}: {error})") from None
+        config = read_config(run_dir, flag="run directory")
+        check_config_values(config, os.path.join(run_dir, "config.json"))
+        check_memory(config)
+    except RunError as error:
+        raise SampleError(str(error)) from None
+    if weights_name is None:
+        has_ema = os.path.isfile(os.path.join(run_dir, EMA_WEIGHTS))
+        weights_name = EMA_WEIGHTS if use_ema and has_ema else GENERATOR_WEIGHTS
+    if not os.path.isfile(os.path.join(run_dir, weights_name)):
+        raise SampleError(f"{os.path.join(run_dir, weights_name)}: missing; train at least one epoch first")
+    try:
+        check_weights_file(os.path.join(run_dir, weights_name))
+    except CheckpointError as error:
+        raise SampleError(str(error)) from None
+    return config, weights_name
+
+
+def load_generator(run_dir, weights_name=None, use_ema=True):
+    """Rebuild a run's generator from config.json and load its weights: (generator, config, weights file name)."""
+    config, weights_name = check_run_dir(run_dir, weights_name, use_ema)
+    from defGAN import build_models  # TensorFlow loads here, once the run directory is known to be good
+
+    generator, _ = build_models(config)
+    weights_path = os.path.join(run_dir, weights_name)
     try:
         generator.load_weights(weights_path)
     except Exception as error:
@@ -83,40 +96,49 @@ def interpolation_noise(latent_dim, walks, steps, rng):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Draw image grids from a trained run directory.")
+    parser = ArgumentParser(description="Draw image grids from a trained run directory.")
     parser.add_argument("run_dir", help="a run directory written by train.py")
-    parser.add_argument("--rows", type=int, default=8, help="rows of the grid (default: 8)")
-    parser.add_argument("--cols", type=int, default=8, help="columns of the grid (default: 8)")
+    parser.add_argument("--rows", type=int, default=8, help=f"rows of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
+    parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
-    parser.add_argument("--out", help="output PNG (default: RUN_DIR/samples.png, or RUN_DIR/interpolation.png)")
+    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png, or "
+                        "RUN_DIR/interpolation.png)")
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points")
     parser.add_argument("--no-ema", action="store_true",
                         help="use the latest generator weights even when the run kept a moving average (--ema)")
     args = parser.parse_args(argv)
-    if args.rows < 1 or args.cols < 1:
-        parser.error(f"--rows and --cols must be at least 1 (got {args.rows} x {args.cols})")
+    for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
+        if not 1 <= value <= MAX_GRID_SIDE:
+            parser.error(f"{flag} {value}: must be from 1 to {MAX_GRID_SIDE}")
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed}: must be 0 or more")
+    for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual)):
+        if value == "":
+            parser.error(f"{flag}: empty path")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    out = args.out or os.path.join(args.run_dir, "interpolation.png" if args.interpolate else "samples.png")
+    try:  # everything that can be checked is checked before TensorFlow loads
+        check_run_dir(args.run_dir, use_ema=not args.no_ema)
+        check_output_image("--out", out)
+        if args.individual:
+            check_output_folder("--individual", args.individual)
         generator, config, weights_name = load_generator(args.run_dir, use_ema=not args.no_ema)
-    except SampleError as error:
-        sys.exit(f"error: {error}")
+    except (SampleError, RunError) as error:
+        sys.exit(f"error: {one_line(error)}")
     latent_dim, rng = generator.input_shape[1], np.random.default_rng(args.seed)
     if args.interpolate:
         noise = interpolation_noise(latent_dim, args.rows, args.cols, rng)
-        default_name = "interpolation.png"
     else:
         noise = rng.standard_normal((args.rows * args.cols, latent_dim)).astype(np.float32)
-        default_name = "samples.png"
     # training=False: layers such as dropout or batch norm behave as at test time.
     images = generator.predict(noise, batch_size=256, verbose=0)
-    out = args.out or os.path.join(args.run_dir, default_name)
     save_grid(images, out, args.cols)
     print(f"wrote {out} ({args.rows}x{args.cols} images, seed {args.seed}, weights {weights_name})")
     if args.individual:

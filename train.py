@@ -24,6 +24,7 @@ command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
 import argparse
 import os
 import resource
+import shlex
 import shutil
 import signal
 import sys
@@ -31,20 +32,18 @@ import time
 
 import numpy as np
 
-# defDATA comes before anything that loads TensorFlow (keras included): it sets
-# TensorFlow's process options, which only count before TensorFlow starts.
+# None of these load TensorFlow, which takes seconds to start and prints lines
+# of its own: main() checks the command line first, so that a mistake is
+# answered at once, and only then loads TensorFlow (in runfiles.start_run).
+# The functions below that run TensorFlow import it (or defGAN, keras) inside.
+# defDATA comes first: it sets TensorFlow's process options, which only count
+# before TensorFlow starts.
 from defDATA import make_dataset
-import keras
-import tensorflow as tf
 import checkpoint
 import progress
 import runfiles
-from defGAN import clip_value, train_discriminator_step, train_generator_step
-from devices import PRECISIONS, STRATEGIES
-from discri_keras import ARCHITECTURES
-from ema import WEIGHTS_NAME as EMA_WEIGHTS_NAME
-from losses import LOSSES
-from presets import DEFAULT_PRESET, PRESETS
+from presets import ARCHITECTURES, DEFAULT_PRESET, LOSSES, PRESETS
+from runconfig import PRECISIONS, STRATEGIES, ArgumentParser, one_line
 from evaluate import EvalError, TrainingEvaluator
 from samples import save_grid
 
@@ -52,9 +51,9 @@ NAN_EXIT_CODE = 3
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train a DCGAN on CIFAR-10 with Keras 3 train_on_batch.")
+    p = ArgumentParser(description="Train a DCGAN on CIFAR-10 with Keras 3 train_on_batch.")
     p.add_argument("--data", help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder "
-                   "(default: download through Keras)")
+                   "(default: the official archive, downloaded once into ~/.keras/datasets)")
     p.add_argument("--out", help="run directory to create (default: runs/cifar10; a temporary folder with --dry-run)")
     p.add_argument("--epochs", type=int, default=100,
                    help="total epochs; with --resume, the new total (default: 100, ~8 h on 2 CPU cores "
@@ -174,6 +173,9 @@ def make_evaluator(args, config):
 
 def train_step(run, images, step):
     """One GAN iteration (d_steps discriminator updates, one generator update); returns its statistics."""
+    from defGAN import clip_value, train_discriminator_step, train_generator_step
+    import keras
+
     # The noise of step N depends only on (seed, N): a resumed run draws the same.
     rng = np.random.default_rng([run.config["seed"], step])
     config = run.config
@@ -204,8 +206,8 @@ def save_everything(run):
     ema_model = run.ema.model if run.ema else None
     path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
                                       ema_generator=ema_model)
-    files = [(run.generator, "generator.weights.h5"), (run.discriminator, "discriminator.weights.h5")]
-    for network, name in files + ([(ema_model, EMA_WEIGHTS_NAME)] if ema_model else []):
+    files = [(run.generator, checkpoint.GENERATOR_WEIGHTS), (run.discriminator, checkpoint.DISCRIMINATOR_WEIGHTS)]
+    for network, name in files + ([(ema_model, checkpoint.EMA_WEIGHTS)] if ema_model else []):
         checkpoint.atomic_save(os.path.join(run.dir, name), network.save_weights)
     return path
 
@@ -223,7 +225,7 @@ def end_of_epoch(run, seconds, timed_steps):
         row["fd"] = round(run.evaluator(run.sampler, seed=run.config["seed"]), 3)
         if run.best_fd is None or row["fd"] < run.best_fd:  # keep the best-scoring generator too
             run.best_fd = row["fd"]
-            checkpoint.atomic_save(os.path.join(run.dir, "generator.best.weights.h5"), run.sampler.save_weights)
+            checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
         log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
@@ -243,12 +245,13 @@ def end_of_epoch(run, seconds, timed_steps):
 
 def train(run, images, stop):
     """The training loop: epochs of steps, saving as it goes."""
+    import keras
+
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        real_per_step = run.config["batch_size"] // 2 * run.config["d_steps"]  # half of each D batch is real
-        dataset = make_dataset(images, real_per_step, run.config["seed"], epoch=run.epoch,
-                               flip=run.config["flip"], skip_batches=done_before)
+        dataset = make_dataset(images, runfiles.real_images_per_step(run.config), run.config["seed"],
+                               epoch=run.epoch, flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
         started = time.time()
@@ -272,18 +275,26 @@ def train(run, images, stop):
                 f"resume with: {runfiles.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
             return
     log(f"done: {run.epoch} epochs, {run.step} steps ({peak_memory()}). "
-        f"Draw samples with: python samples.py {run.chief_dir}")
+        f"Draw samples with: python samples.py {shlex.quote(run.chief_dir)}")
 
 
 def main(argv=None):
     args = parse_args(argv)
     stop = StopFlag()
     try:
-        plan = runfiles.check_run(args)  # refuses bad input before anything is written
+        plan = runfiles.check_run(args)  # refuses bad input before anything is written, and before TensorFlow loads
+        if stop.requested:  # Ctrl-C while the data was loading
+            sys.exit("stopped before the run started; nothing was written")
         evaluator = make_evaluator(args, plan.config)
-        run = runfiles.start_run(plan, args)
+        run = runfiles.start_run(plan, args)  # TensorFlow loads here
     except (runfiles.RunError, EvalError) as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"error: {one_line(error)}")
+    if stop.requested:  # Ctrl-C while starting: the run folder holds its config, and no training was lost
+        log(f"stopped before the first step; resume with: {runfiles.resume_command(run.chief_dir)} "
+            f"--epochs {run.target_epochs}")
+        return
+    import tensorflow as tf
+
     run.evaluator, images = evaluator, plan.images
     try:
         train(run, images, stop)

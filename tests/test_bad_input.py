@@ -40,17 +40,13 @@ def refused(arguments, message, watched, script="train.py"):
     assert tree_digest(watched) == before, "a refused command changed existing files"
 
 
+# One bad value per flag: test_every_flag.py. Here: values that are bad only together or for this data.
 @pytest.mark.parametrize("arguments, message", [
-    (["--epochs", "0"], "--epochs 0: must be at least 1"),
-    (["--lr", "0"], "--lr 0.0: must be positive"),
-    (["--lr", "-0.1"], "--lr -0.1: must be positive"),
-    (["--batch-size", "100000"], "--batch-size 100000: needs 50000 real images per step"),
-    (["--batch-size", "7"], "--batch-size 7: must be an even number"),
-    (["--classes", "zebra"], "--classes: unknown class 'zebra'"),
-    (["--preset", "best"], "--preset: unknown preset 'best'"),
-    (["--augment", "zoom"], "--augment zoom: unknown augmentation zoom"),
-    (["--ema", "1"], "--ema 1.0: must be in [0, 1)"),
+    (["--batch-size", "100000"], "--batch-size 100000: must be an even number from 2 to 65536"),
+    (["--width", "0.125", "--batch-size", "10200"], "--batch-size 10200: needs 5100 real images per step"),
     (["--loss", "hinge", "--label-smoothing", "0.1"], "only for --loss bce or lsgan"),
+    (["--classes", "horse,zebra"], "--classes: unknown class 'zebra'"),
+    (["--width", "40", "--batch-size", "1024"], "training would need about"),
 ])
 def test_nonsense_values(real_archive, finished_run, tmp_path, arguments, message):
     refused(["--data", real_archive, "--out", str(tmp_path / "new" / "run"), *arguments], message, finished_run)
@@ -105,7 +101,7 @@ def test_samples_refuses_an_incompatible_run(finished_run, tmp_path):
     refused([copy], "does not match the generator described by config.json", copy, script="samples.py")
     os.remove(os.path.join(copy, "generator.weights.h5"))
     refused([copy, "--no-ema"], "generator.weights.h5: missing", copy, script="samples.py")
-    refused([str(tmp_path)], "no config.json here", copy, script="samples.py")
+    refused([str(tmp_path)], "holds no run (no config.json)", copy, script="samples.py")
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys):
@@ -139,3 +135,42 @@ def test_a_run_directory_has_one_trainer_at_a_time(tmp_path):
         runfiles.lock_run_dir(str(tmp_path))
     first.close()  # the trainer ended: the directory is free again
     runfiles.lock_run_dir(str(tmp_path)).close()
+
+
+def test_overwrite_removes_only_what_the_project_wrote(real_archive, finished_run, tmp_path):
+    """--overwrite once deleted any folder holding a config.json, with everything else in it."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    (run_dir / "notes.txt").write_text("my notes")
+    (run_dir / "progress" / "favourite.png").write_bytes(b"png")
+    refused(["--data", real_archive, "--out", str(run_dir), "--overwrite", *TINY],
+            f"--overwrite refused, {run_dir}/notes.txt was not written by train.py", str(run_dir))
+    os.remove(run_dir / "notes.txt")
+    refused(["--data", real_archive, "--out", str(run_dir), "--overwrite", *TINY],
+            "progress/favourite.png was not written by train.py", str(run_dir))
+    os.remove(run_dir / "progress" / "favourite.png")
+    (run_dir / "eval.json").write_text("[]")  # evaluate.py's file is the project's own
+    result = run_script("train.py", "--data", real_archive, "--out", str(run_dir), "--overwrite", "--epochs", "1",
+                        "--steps-per-epoch", "1", *TINY)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert not (run_dir / "eval.json").exists() and (run_dir / "checkpoints" / "step-00000001").is_dir()
+    assert not (run_dir / "checkpoints" / "step-00000002").exists()  # the old run's files are gone
+
+
+def test_d_steps_beyond_the_data_is_refused_before_anything_is_written(real_archive, tmp_path, finished_run):
+    """--dry-run --d-steps 20 once wrote a run folder and then crashed with KeyError."""
+    refused(["--dry-run", "--d-steps", "20", "--data", real_archive, "--out", str(tmp_path / "run")],
+            "--batch-size 32 with --d-steps 20: needs 320 real images per step, but there are only 256",
+            finished_run)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_resume_before_the_first_checkpoint_starts_from_the_config(real_archive, finished_run, tmp_path):
+    """A kill before the first checkpoint leaves config.json and nothing to resume: start it afresh."""
+    run_dir = tmp_path / "run"
+    (run_dir / "progress").mkdir(parents=True)
+    shutil.copy(os.path.join(finished_run, "config.json"), run_dir)
+    result = run_script("train.py", "--resume", str(run_dir), "--epochs", "1", "--data", real_archive)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "has no checkpoint yet" in result.stdout and "starting it from its config.json" in result.stdout
+    assert (run_dir / "checkpoints" / "step-00000002").is_dir()

@@ -138,8 +138,8 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
     cache = ["--cache-dir", str(tmp_path)]
     bogus = tmp_path / "broken.tflite"
     bogus.write_bytes(b"not a model")
-    cases = [([str(tmp_path), "--features", tiny_features, *cache], "no config.json here"),
-             ([run_dir, "--features", str(bogus), *cache], "unreadable"),
+    cases = [([str(tmp_path), "--features", tiny_features, *cache], "holds no run (no config.json)"),
+             ([run_dir, "--features", str(bogus), *cache], "not a .tflite file"),
              ([run_dir, "--features", str(tmp_path / "none.tflite"), *cache], "no such file"),
              ([run_dir, "--features", tiny_features, "--n", "30", *cache],
               "30 images are too few for a full-rank 48-d covariance")]

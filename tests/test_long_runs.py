@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,3 +136,45 @@ def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     assert not glob.glob(os.path.join(run_dir, "**", ".tmp-*"), recursive=True)
     assert [int(r["epoch"]) for r in metric_rows(run_dir)] == list(range(1, 32))
+
+
+def damage(run_dir, step, how):
+    """Damage one file of checkpoint `step` in one of several ways."""
+    folder = os.path.join(run_dir, "checkpoints", f"step-{step:08d}")
+    if how == "truncated weights":
+        with open(os.path.join(folder, "state.weights.h5"), "r+b") as file_object:
+            file_object.truncate(100)
+    elif how == "state of the wrong shape":
+        with open(os.path.join(folder, "state.json"), "w") as file_object:
+            json.dump({"step": step, "epoch": "two"}, file_object)
+    elif how == "state edited":
+        with open(os.path.join(folder, "state.json")) as file_object:
+            state = json.load(file_object)
+        state["epoch_steps"] += 1  # valid JSON of the right shape: only its checksum tells
+        with open(os.path.join(folder, "state.json"), "w") as file_object:
+            json.dump(state, file_object)
+    elif how == "another step's state":
+        older = os.path.join(run_dir, "checkpoints", f"step-{step - 4:08d}")
+        for name in os.listdir(folder):
+            shutil.copy(os.path.join(older, name), os.path.join(folder, name))
+
+
+@pytest.mark.parametrize("how", ["truncated weights", "state of the wrong shape", "state edited",
+                                 "another step's state"])
+def test_a_damaged_checkpoint_is_set_aside_and_never_costs_the_intact_one(real_archive, tmp_path, how):
+    """Once: fall back past a damaged newest checkpoint with --keep 1, reach its step again, keep the damaged
+    folder, throw away the new save and prune the intact one, so that the next resume found nothing."""
+    from checkpoint import find_latest_checkpoint
+
+    run_dir = str(tmp_path / "run")
+    train(real_archive, run_dir, "--epochs", "2", "--keep", "2")
+    damage(run_dir, 8, how)
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "2", "--keep", "1", "--data", real_archive)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "resuming" in result.stdout and "step-00000004" in result.stdout  # fell back to the older one
+    assert os.path.isdir(os.path.join(run_dir, "checkpoints", "damaged-step-00000008"))  # set aside, not deleted
+    found = find_latest_checkpoint(run_dir, report=lambda message: None)
+    assert found is not None and found[1]["step"] == 8  # the new save took the damaged one's place
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["damaged-step-00000008", "step-00000008"]
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "3", "--data", real_archive)
+    assert result.returncode == 0 and "from " + os.path.join(run_dir, "checkpoints", "step-00000008") in result.stdout

@@ -1,0 +1,112 @@
+"""Damaged run folders, odd folder names, an interrupted start and no network: never a traceback, nothing lost.
+
+Every file that a resume or samples.py reads is truncated, emptied, or replaced
+by valid JSON of the wrong shape. A damaged checkpoint falls back to the older
+intact one; a damaged file that is read before training (config.json, the
+generator's weights) stops the command with one line and changes nothing.
+"""
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from checkpoint import find_latest_checkpoint
+from conftest import ROOT, TINY, run_script
+from test_bad_input import tree_digest
+from test_every_flag import expect_one_line
+
+DAMAGES = {"truncated": lambda data: data[:len(data) // 2], "emptied": lambda data: b"",
+           "JSON of the wrong shape": lambda data: b'{"epoch": [1, 2], "step": "x"}'}
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(real_archive, tmp_path_factory):
+    """A run with --ema, 2 epochs of 1 step: checkpoints step-00000001 and step-00000002."""
+    run_dir = str(tmp_path_factory.mktemp("damaged") / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "2", "--steps-per-epoch",
+                        "1", "--ema", "0.9", *TINY)
+    assert result.returncode == 0, result.stderr[-1500:]
+    return run_dir
+
+
+def damaged_copy(run_dir, tmp_path, relative, damage):
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    with open(os.path.join(copy, relative), "rb") as file_object:
+        data = file_object.read()
+    with open(os.path.join(copy, relative), "wb") as file_object:
+        file_object.write(DAMAGES[damage](data))
+    return copy
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("name", ["state.weights.h5", "ema_generator.weights.h5", "fixed_noise.npy", "state.json"])
+def test_a_damaged_checkpoint_file_falls_back_to_the_older_checkpoint(two_checkpoints, tmp_path, name, damage):
+    copy = damaged_copy(two_checkpoints, tmp_path, f"checkpoints/step-00000002/{name}", damage)
+    warnings = []
+    path, state, _ = find_latest_checkpoint(copy, report=warnings.append)
+    assert os.path.basename(path) == "step-00000001" and state["step"] == 1
+    assert len(warnings) == 1 and "step-00000002" in warnings[0]
+    assert os.path.isdir(os.path.join(copy, "checkpoints", "step-00000002"))  # reading never deletes
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("script, arguments, name, message", [
+    ("train.py", ["--resume", "{run}", "--epochs", "3"], "config.json", "config.json"),
+    ("samples.py", ["{run}"], "config.json", "config.json"),
+    ("samples.py", ["{run}"], "generator.ema.weights.h5", "generator.ema.weights.h5: damaged weights file"),
+    ("evaluate.py", ["{run}", "--features", "{run}/../missing.tflite"], "generator.ema.weights.h5",
+     "generator.ema.weights.h5: damaged weights file"),
+])
+def test_a_damaged_file_read_up_front_is_one_line(two_checkpoints, tmp_path, script, arguments, name, message,
+                                                  damage):
+    copy = damaged_copy(two_checkpoints, tmp_path, name, damage)
+    expect_one_line(script, [argument.format(run=copy) for argument in arguments], message, copy)
+
+
+def test_printed_commands_paste_into_a_shell(real_archive, tmp_path):
+    """A run folder named with spaces, an accent and a would-be command: the printed lines work when pasted."""
+    run_dir = str(tmp_path / "my run ü; touch pwned")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "1", "--steps-per-epoch",
+                        "1", *TINY)
+    assert result.returncode == 0, result.stderr[-1500:]
+    printed = result.stdout.split("Draw samples with: ")[1].strip()
+    assert printed == f"python samples.py {shlex.quote(run_dir)}"
+    python = shlex.quote(sys.executable)
+    pasted = subprocess.run(printed.replace("python", python, 1), shell=True, cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert pasted.returncode == 0, pasted.stderr[-1500:]
+    assert os.path.isfile(os.path.join(run_dir, "samples.png")) and not os.path.exists(os.path.join(ROOT, "pwned"))
+
+
+def test_ctrl_c_while_starting_stops_cleanly_and_resumes(real_archive, tmp_path):
+    run_dir = str(tmp_path / "run")
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "train.py", "--data", real_archive, "--out", run_dir, "--epochs", "1",
+                                "--steps-per-epoch", "1", *TINY], cwd=ROOT, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)  # past Python's own start, inside the data loading or TensorFlow's start-up
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0 and "Traceback" not in output, output[-2000:]
+    assert "stopped before the first step; resume with: python train.py --resume" in output
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "1", "--data", real_archive)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert os.path.isdir(os.path.join(run_dir, "checkpoints", "step-00000001"))
+
+
+def test_no_network_and_no_data_is_one_line(tmp_path):
+    """Without --data the official archive is downloaded once; offline, that is one line before TensorFlow loads."""
+    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "train.py", "--dry-run", *TINY], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 2, lines
+    assert lines[0].startswith("downloading CIFAR-10") and lines[1].startswith("error: could not download CIFAR-10")
+    assert os.listdir(tmp_path / ".keras" / "datasets") == []  # no partial download left behind
+    assert tree_digest(str(tmp_path)) == {}
