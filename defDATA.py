@@ -17,12 +17,10 @@ Reading the files needs only numpy. TensorFlow, which takes seconds to start,
 is imported inside the functions that build tensors, so the scripts can check
 their inputs (this data included) and answer a mistake at once.
 """
-import hashlib
 import os
 import pickle
 import re
 import tarfile
-import urllib.request
 import zlib
 
 # Every script imports this module before TensorFlow, so TensorFlow's process
@@ -33,6 +31,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
 import numpy as np
+
+from machinery.downloads import DownloadError, download
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -242,28 +242,12 @@ def downloaded_cifar10():
     We download it ourselves (not through keras.datasets) so that the data is
     read by this module's safe loader and the download needs no TensorFlow.
     """
-    archive = os.path.join(CACHE_DIR, "cifar-10-python.tar.gz")
-    if os.path.isfile(archive):
-        return archive
-    print(f"downloading CIFAR-10 (163 MB) into {CACHE_DIR} (offline? pass --data PATH)", flush=True)
-    partial, digest = os.path.join(CACHE_DIR, f".tmp-{os.getpid()}-cifar-10-python.tar.gz"), hashlib.sha256()
     try:
-        os.makedirs(CACHE_DIR, exist_ok=True)
-        with urllib.request.urlopen(CIFAR10_URL, timeout=60) as response, open(partial, "wb") as file_object:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                file_object.write(block)
-        if digest.hexdigest() != CIFAR10_SHA256:
-            raise OSError("the download does not match the official archive's checksum")
-        os.replace(partial, archive)
-    except OSError as error:  # no network, a proxy's error page, a full disk ... (URLError is an OSError)
-        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
-        raise DataError(f"could not download CIFAR-10 ({reason}); "
-                        "pass --data PATH to a cifar-10-python.tar.gz or cifar-10-batches-py folder") from None
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return archive
+        return download(CIFAR10_URL, os.path.join(CACHE_DIR, "cifar-10-python.tar.gz"), "sha256", CIFAR10_SHA256,
+                        "CIFAR-10 (163 MB; offline? pass --data PATH)")
+    except DownloadError as error:
+        raise DataError(f"{error}; pass --data PATH to a cifar-10-python.tar.gz or cifar-10-batches-py folder") \
+            from None
 
 
 def parse_classes(spec):

@@ -216,11 +216,11 @@ def check_inputs(args):
             check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)
-        check_feature_spec(args.features, args.inception_weights)
         if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
             load_cifar10(args.data, split="test" if args.real_test else "train")
         if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
             raise EvalError(f"--cache-dir {args.cache_dir}: exists and is not a folder")
+        check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
     except (SampleError, RunError, DataError, ValueError) as error:
         raise EvalError(str(error)) from None
 

@@ -1,8 +1,8 @@
 """Feature networks for evaluate.py: images in [-1, 1] -> (features, class probabilities or None).
 
 Three kinds, chosen with `--features`:
-  * `inception`: Keras' InceptionV3 with ImageNet weights (Keras downloads
-    them; `--inception-weights FILE` uses a local copy). Images are resized to
+  * `inception`: Keras' InceptionV3 with ImageNet weights (downloaded once
+    into ~/.keras/models; `--inception-weights FILE` uses a local copy). Images are resized to
     299x299 and scaled as the model expects; the 2048-d average-pool output is
     used for FID/KID and the 1000-class softmax for the Inception Score. Keras'
     InceptionV3 is not the exact graph behind published FIDs (the TTUR /
@@ -22,6 +22,8 @@ import os
 import warnings
 
 import numpy as np
+
+from machinery.downloads import DownloadError, download
 
 
 def file_identity(path):
@@ -85,14 +87,32 @@ class TFLiteFeatures:
         return features.reshape(len(images), -1), None
 
 
-def inception_features(weights="imagenet"):
-    """Keras' InceptionV3 giving (2048-d pool features, 1000-class softmax)."""
+# Keras' ImageNet weights for InceptionV3, and the MD5 keras.applications checks them with.
+INCEPTION_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+                 "inception_v3_weights_tf_dim_ordering_tf_kernels.h5")
+INCEPTION_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
+
+
+def inception_weights_file(inception_weights=None):
+    """--inception-weights, or Keras' ImageNet weights downloaded once into its cache (~/.keras/models)."""
+    if inception_weights:
+        return inception_weights
+    path = os.path.join(os.path.expanduser("~"), ".keras", "models", os.path.basename(INCEPTION_URL))
+    try:
+        return download(INCEPTION_URL, path, "md5", INCEPTION_MD5, "InceptionV3's ImageNet weights (92 MB)")
+    except DownloadError as error:
+        raise ValueError(f"--features inception: {error}; offline, pass --inception-weights FILE, "
+                         "or a .tflite/.keras feature network") from None
+
+
+def inception_features(weights_file):
+    """Keras' InceptionV3 giving (2048-d pool features, 1000-class softmax); weights_file None = random weights."""
     import keras
-    base = keras.applications.InceptionV3(include_top=True, weights=weights)
+    base = keras.applications.InceptionV3(include_top=True, weights=weights_file)
     model = keras.Model(base.input, [base.get_layer("avg_pool").output, base.output])
     # The model expects pixels in [-1, 1], which is our images' range already:
     # inception_v3.preprocess_input maps [0, 255] to [-1, 1].
-    identity = "inceptionv3:" + (file_identity(weights) if weights and os.path.exists(str(weights)) else str(weights))
+    identity = "inceptionv3:" + (file_identity(weights_file) if weights_file else "random")
     return KerasFeatures(model, "InceptionV3 (keras.applications)", identity)
 
 
@@ -120,8 +140,7 @@ def check_file_kind(flag, path):
 def check_feature_spec(spec, inception_weights=None):
     """Refuse a --features (or --inception-weights) that names no usable file; raises ValueError."""
     if spec == "inception":
-        if inception_weights:
-            check_file_kind("--inception-weights", inception_weights)
+        check_file_kind("--inception-weights", inception_weights_file(inception_weights))
     else:
         check_file_kind("--features", spec)
 
@@ -130,14 +149,12 @@ def load_feature_network(spec, inception_weights=None):
     """`inception`, a .keras file or a .tflite file -> a feature network. Raises ValueError."""
     check_feature_spec(spec, inception_weights)
     if spec == "inception":
+        weights_file = inception_weights_file(inception_weights)
         try:
-            return inception_features(inception_weights or "imagenet")
-        except Exception as error:  # offline download, a damaged or foreign weights file ...
+            return inception_features(weights_file)
+        except Exception as error:  # an HDF5 file that holds other weights ...
             first_line = (str(error).strip().splitlines() or [""])[0][:150]
-            source = f"--inception-weights {inception_weights}" if inception_weights else \
-                "--features inception (Keras could not download its weights; offline, pass --inception-weights FILE " \
-                "or a .tflite/.keras file)"
-            raise ValueError(f"{source}: {type(error).__name__}: {first_line}") from None
+            raise ValueError(f"--inception-weights {weights_file}: {type(error).__name__}: {first_line}") from None
     try:
         if spec.endswith(".tflite"):
             return TFLiteFeatures(spec)

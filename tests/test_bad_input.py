@@ -46,6 +46,7 @@ def refused(arguments, message, watched, script="train.py"):
     (["--width", "0.125", "--batch-size", "10200"], "--batch-size 10200: needs 5100 real images per step"),
     (["--loss", "hinge", "--label-smoothing", "0.1"], "only for --loss bce or lsgan"),
     (["--classes", "horse,zebra"], "--classes: unknown class 'zebra'"),
+    (["--classes", "horse,ze\nbra"], "--classes: unknown class 'ze\\nbra'"),  # still one line
     (["--width", "40", "--batch-size", "1024"], "training would need about"),
 ])
 def test_nonsense_values(real_archive, finished_run, tmp_path, arguments, message):

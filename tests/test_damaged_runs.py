@@ -110,3 +110,40 @@ def test_no_network_and_no_data_is_one_line(tmp_path):
     assert lines[0].startswith("downloading CIFAR-10") and lines[1].startswith("error: could not download CIFAR-10")
     assert os.listdir(tmp_path / ".keras" / "datasets") == []  # no partial download left behind
     assert tree_digest(str(tmp_path)) == {}
+
+
+def test_eval_json_of_the_wrong_shape_is_one_line(two_checkpoints, tmp_path):
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "eval.json"), "w") as file_object:
+        file_object.write('{"fd": 3}')
+    expect_one_line("evaluate.py", [copy, "--features", os.path.join(copy, "missing.tflite")],
+                    "eval.json: holds a JSON dict, not a list of results", copy)
+
+
+def test_resume_after_config_json_was_edited_is_one_error_line(two_checkpoints, tmp_path):
+    """Weights that no longer fit the networks config.json describes: known only once TensorFlow has built
+    them, so TensorFlow's start-up lines come first; then one error line, no traceback, nothing changed."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "config.json")) as file_object:
+        config = file_object.read()
+    with open(os.path.join(copy, "config.json"), "w") as file_object:
+        file_object.write(config.replace('"latent_dim": 16', '"latent_dim": 17'))
+    before = tree_digest(copy)
+    result = run_script("train.py", "--resume", copy, "--epochs", "3")
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "weights do not fit the networks" in last, last
+    assert tree_digest(copy) == before
+
+
+def test_no_network_for_inception_weights_is_one_line(two_checkpoints, tmp_path):
+    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "evaluate.py", two_checkpoints], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 2, lines
+    assert lines[0].startswith("downloading InceptionV3's ImageNet weights")
+    assert "error: --features inception: could not download" in lines[1] and "--inception-weights FILE" in lines[1]
+    assert os.listdir(tmp_path / ".keras" / "models") == []

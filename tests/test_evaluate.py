@@ -97,7 +97,7 @@ def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
 
 def test_inception_plumbing_without_downloading():
     from features import inception_features
-    network = inception_features(weights=None)  # random weights: nothing is downloaded
+    network = inception_features(None)  # random weights: nothing is downloaded
     features, probabilities = network(np.zeros((2, 32, 32, 3), np.float32))
     assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)

@@ -64,6 +64,8 @@ SAMPLES = [
     ("--cols", ["{run}", "--cols", "100000"], "--cols 100000: must be from 1 to 100"),
     ("--seed", ["{run}", "--seed", "-3"], "--seed -3: must be 0 or more"),
     ("--out", ["{run}", "--out", "{tmp}/grid.gif"], "--out {tmp}/grid.gif: unknown image type"),
+    ("--out", ["{run}", "--out", "{tmp}/missing/grid.png"], "the folder {tmp}/missing does not exist"),
+    ("--out", ["{run}", "--out", "{run}/progress"], "unknown image type"),
     ("--individual", ["{run}", "--out", "{tmp}/g.png", "--individual", "{file}"], "exists and is not a folder"),
     ("--interpolate", ["{run}", "--interpolate=1"], "argument --interpolate: ignored explicit argument"),
     ("--no-ema", ["{run}", "--no-ema=1"], "argument --no-ema: ignored explicit argument"),
