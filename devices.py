@@ -6,7 +6,9 @@ train.py asks this module three things before it builds any network:
     weights; the last layer of each network is float32 (see gene_keras.py and
     discri_keras.py) so losses and images keep their full range. With
     float16, whose range is small, Keras scales the loss automatically
-    (LossScaleOptimizer) so small gradients do not round to zero.
+    (LossScaleOptimizer) so small gradients do not round to zero. "auto"
+    (the default) picks the fastest this machine computes well:
+    `choose_precision` below.
   * whether to compile steps with XLA (`--jit-compile auto` = on with a GPU,
     off on CPU, where it was measured 2x slower).
   * the tf.distribute strategy (`--strategy`): none, "mirrored" (every GPU of
@@ -25,6 +27,61 @@ import numpy as np
 import tensorflow as tf
 
 from runconfig import PRECISIONS  # the choices of --precision, and the Keras policy of each
+
+
+# CPU features that compute bfloat16 natively (AVX-512 BF16 instructions, AMX
+# tiles). Without them TensorFlow emulates bfloat16, measured >10x slower.
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+FLOAT16_TENSOR_CORES = (7, 0)  # the first NVIDIA compute capability with float16 tensor cores (Volta)
+
+
+def choose_precision(cpu_flags, accelerators):
+    """--precision auto: (precision, reason in words) from the machine's facts.
+
+    `cpu_flags`: the CPU's feature flags (a set of names, as in /proc/cpuinfo).
+    `accelerators`: [(kind, compute capability (major, minor) or None, name)]
+    for each "GPU" or "TPU". The facts are passed in, so every case can be tried
+    on any machine (tests/test_precision.py); `machine_facts()` reads this one's.
+    """
+    for kind, _, name in accelerators:
+        if kind == "TPU":  # TPUs compute in bfloat16; float16 would only lose range
+            return "bfloat16", f"{name} computes in bfloat16"
+    gpus = [(capability or (0, 0), name) for kind, capability, name in accelerators if kind == "GPU"]
+    if gpus:
+        capability, name = min(gpus)  # the slowest GPU decides, when several differ
+        version = ".".join(map(str, capability))
+        if capability >= FLOAT16_TENSOR_CORES:  # Keras' advice for GPUs: float16 with loss scaling
+            return "float16", f"{name} (compute capability {version}) has float16 tensor cores"
+        return "float32", f"{name} (compute capability {version}) has no float16 tensor cores"
+    native = [flag for flag in NATIVE_BFLOAT16_FLAGS if flag in cpu_flags]
+    if native:
+        return "bfloat16", f"this CPU has {' and '.join(native)}"
+    return "float32", "this CPU has neither avx512_bf16 nor amx_bf16, without which bfloat16 is many times slower"
+
+
+def machine_facts(cpuinfo="/proc/cpuinfo"):
+    """(cpu_flags, accelerators) of this machine, for choose_precision."""
+    flags = set()
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as file_object:
+            line = next((line for line in file_object if line.startswith("flags")), "")
+            flags = set(line.partition(":")[2].split())
+    except OSError:  # not Linux: no flags known, so no bfloat16 unless an accelerator says so
+        pass
+    accelerators = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        accelerators.append(("GPU", details.get("compute_capability"), details.get("device_name", gpu.name)))
+    accelerators += [("TPU", None, "TPU") for _ in tf.config.list_physical_devices("TPU")]
+    return flags, accelerators
+
+
+def resolve_precision(requested, source):
+    """(precision, reason) for the run: `requested` as it is, or "auto" chosen for this machine."""
+    if requested != "auto":
+        return requested, source
+    precision, reason = choose_precision(*machine_facts())
+    return precision, f"{reason} (--precision auto)"
 
 
 def set_precision(name):
@@ -115,4 +172,4 @@ def describe(strategy, precision, jit_compile):
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     where = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
     return (f"devices: {where}; {strategy.num_replicas_in_sync} replica(s) ({type(strategy).__name__}); "
-            f"precision {precision} (policy {PRECISIONS[precision]}); XLA {'on' if jit_compile else 'off'}")
+            f"policy {PRECISIONS[precision]}; XLA {'on' if jit_compile else 'off'}")

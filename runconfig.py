@@ -23,10 +23,10 @@ STRATEGIES = ("none", "mirrored", "multi-worker")
 # The options that define a run, stored in config.json: a preset's (see
 # presets.py) plus the ones no preset sets.
 RUN_OPTIONS = dict(seed=0, classes=None, steps_per_epoch=None, data=None, preset=None,
-                   precision="float32")  # float32 measured fastest on CPU (README, "Speed")
+                   precision="auto")  # chosen for the machine when the run starts (devices.choose_precision)
 RUN_KEYS = list(CLASSIC) + list(RUN_OPTIONS)
 # Options that may differ when resuming: where the data lives is not part of the model.
-RESUME_MAY_CHANGE = {"data"}
+RESUME_MAY_CHANGE = {"data", "precision"}  # and the precision, e.g. on another machine
 
 class RunError(Exception):
     """Bad input or an unusable run directory, described in one line."""
@@ -116,7 +116,7 @@ RULES = {
     "seed": (lambda v: whole(v) and 0 <= v < 2**32, "must be a whole number from 0 to 4294967295"),
     "architecture": (lambda v: v in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
     "loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
-    "precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+    "precision": (lambda v: v in PRECISIONS or v == "auto", f"must be auto or one of {', '.join(PRECISIONS)}"),
     "batch_norm": (lambda v: type(v) is bool, "must be true or false"),
     "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
     "flip": (lambda v: type(v) is bool, "must be true or false"),

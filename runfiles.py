@@ -249,8 +249,12 @@ def start_run(plan, args):
     # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
+    # The run keeps the precision it started with (config.json), wherever it resumes, unless --precision is typed.
+    source = "--precision" if args.precision else "the run's config.json, as it started"
+    config["precision"], reason = devices.resolve_precision(config["precision"], source)
     devices.set_precision(config["precision"])
     strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
+    print(f"precision {config['precision']}: {reason}", flush=True)
     print(devices.describe(strategy, config["precision"], jit_compile), flush=True)
     if plan.helper:
         print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
@@ -270,7 +274,7 @@ def start_run(plan, args):
         os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
-        if not args.resume:  # a run resumed before its first checkpoint keeps its config.json
+        if not args.resume or args.precision:  # a run resumed before its first checkpoint keeps its config.json
             checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
         run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
         run.lock, run.chief_dir = plan.lock or lock_run_dir(run_dir), plan.chief_dir
@@ -293,6 +297,8 @@ def start_run(plan, args):
     run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
     run.restore(state)
     run.lock, run.chief_dir = plan.lock, plan.chief_dir
+    if args.precision and not plan.helper:  # a precision typed on resuming is the run's from now on
+        checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
     print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
     return run

@@ -96,8 +96,10 @@ def parse_args(argv=None):
     p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction,
                    help="mirror real images at random, left to right (default: off)")
-    p.add_argument("--precision", choices=list(PRECISIONS), help="float32, or Keras mixed precision "
-                   "(16-bit compute, float32 weights) (default: float32, the fastest measured on CPU)")
+    p.add_argument("--precision", choices=["auto", *PRECISIONS], help="float32, or Keras mixed precision "
+                   "(16-bit compute, float32 weights); auto: bfloat16 on a CPU with avx512_bf16 or amx_bf16, "
+                   "float16 on a GPU of compute capability 7.0+, bfloat16 on a TPU, else float32 (default: auto; "
+                   "a resumed run keeps the precision it started with)")
     # How to run: may change when resuming.
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "

@@ -1,7 +1,14 @@
-"""Quality benchmark: train configurations for the same wall-clock budget, then score each.
+"""Quality benchmark: train configurations for the same wall-clock budget (or steps), then score each.
 
     python benchmarks/quality.py --minutes 30 --data ~/.cache/cifar10/cifar-10-python.tar.gz \\
         --features ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite
+    python benchmarks/quality.py --steps 3000 --compare "--precision float32 --seed 0" \\
+        --compare "--precision float32 --seed 1" --compare "--precision bfloat16 --seed 0" \\
+        --compare "--precision bfloat16 --seed 1" --data ... --features ...
+
+With `--steps N` every configuration trains exactly N steps instead (epochs of
+equal length, cut to divide N), so a faster step cannot buy more updates: the
+check that a faster precision learns as much per step.
 
 By default it compares the `classic` preset with the default preset; give
 `--compare` once per configuration (train.py options, quoted) to compare
@@ -23,10 +30,18 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from defDATA import load_cifar10  # noqa: E402  reads the data without TensorFlow
 
 
 def script(name, *arguments):
     return [sys.executable, os.path.join(ROOT, name), *arguments]
+
+
+def last_step(run_dir):
+    folder = os.path.join(run_dir, "checkpoints")
+    with open(os.path.join(folder, sorted(os.listdir(folder))[-1], "state.json")) as file_object:
+        return json.load(file_object)["step"]
 
 
 def train_for(minutes, run_dir, data, train_args):
@@ -42,9 +57,22 @@ def train_for(minutes, run_dir, data, train_args):
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGINT)  # train.py finishes its step, saves, exits 0
         process.wait()
-    with open(os.path.join(run_dir, "checkpoints", sorted(os.listdir(os.path.join(run_dir, "checkpoints")))[-1],
-                           "state.json")) as file_object:
-        steps = json.load(file_object)["step"]
+    return last_step(run_dir), time.time() - started
+
+
+def train_steps(steps, run_dir, data, train_args, images):
+    """Run train.py for exactly `steps` steps: E epochs of steps / E each, E the fewest that fit the data."""
+    full_epoch = images // 32  # the default batch takes 32 real images a step; a smaller epoch always fits
+    epochs = next(e for e in range(-(-steps // full_epoch), steps + 1) if steps % e == 0)
+    command = script("train.py", "--out", run_dir, "--epochs", str(epochs), "--steps-per-epoch",
+                     str(steps // epochs), *(["--data", data] if data else []), *shlex.split(train_args))
+    print("$ " + shlex.join(command), flush=True)
+    started = time.time()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode:
+        sys.exit(f"error: train.py failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    if last_step(run_dir) != steps:
+        sys.exit(f"error: {run_dir} trained {last_step(run_dir)} steps, not {steps} (too little data for its batch)")
     return steps, time.time() - started
 
 
@@ -63,7 +91,9 @@ def parse_args():
                                 "their Fréchet distances next to the real-data floor.")
     p.add_argument("--minutes", type=float, default=30, help="training budget per configuration, in wall-clock "
                    "minutes (default: 30)")
-    p.add_argument("--data", help="CIFAR-10 archive (default: download through Keras)")
+    p.add_argument("--steps", type=int, help="train every configuration for exactly this many steps instead of "
+                   "--minutes (default: off; a batch of 64 or less each step, e.g. the default preset's)")
+    p.add_argument("--data", help="CIFAR-10 archive (default: the official archive, downloaded once)")
     p.add_argument("--features", default="inception", help="feature network for evaluate.py (default: inception)")
     p.add_argument("--n", type=int, default=10000, help="images per score (default: 10000)")
     p.add_argument("--compare", action="append", metavar="TRAIN_ARGS",
@@ -82,7 +112,10 @@ def main():
     runs = []
     for index, train_args in enumerate(configurations):
         run_dir = os.path.join(args.out, f"run{index}")
-        steps, seconds = train_for(args.minutes, run_dir, args.data, train_args)
+        if args.steps:
+            steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, len(load_cifar10(args.data)[0]))
+        else:
+            steps, seconds = train_for(args.minutes, run_dir, args.data, train_args)
         runs.append({"train_args": train_args or "(default preset)", "dir": run_dir, "steps": steps,
                      "it_per_s": steps / seconds})
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
@@ -91,7 +124,8 @@ def main():
         run["grid"] = os.path.join(run["dir"], "samples.png")
         subprocess.run(script("samples.py", run["dir"], "--out", run["grid"]), check=True, capture_output=True)
     floor = score(runs[0]["dir"], ["--real-test", *common])
-    print(f"\nquality benchmark: {args.minutes:g} min of training each; Fréchet distance [{floor['features']}, "
+    budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+    print(f"\nquality benchmark: {budget} of training each; Fréchet distance [{floor['features']}, "
           f"N={floor['n']} vs {floor['reference']}]")
     print("(it/s here divides iterations by the whole budget, start-up included)")
     print(f"{'configuration':<50} {'iterations':>10} {'it/s':>6} {'FD':>8} {'vs first':>8}  grid")
@@ -100,7 +134,8 @@ def main():
               f"{run['fd'] / runs[0]['fd']:>8.3f}  {run['grid']}")
     print(f"{'real-data floor (CIFAR-10 test images)':<50} {'':>10} {'':>6} {floor['fd']:>8.2f}")
     with open(os.path.join(args.out, "results.json"), "w") as file_object:
-        json.dump({"minutes": args.minutes, "n": args.n, "runs": runs, "floor": floor["fd"]}, file_object, indent=1)
+        json.dump({"minutes": None if args.steps else args.minutes, "steps": args.steps, "n": args.n, "runs": runs,
+                   "floor": floor["fd"]}, file_object, indent=1)
 
 
 if __name__ == "__main__":

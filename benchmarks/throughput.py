@@ -1,13 +1,16 @@
 """Throughput benchmark: training iterations per second, FLOPs, peak rate and memory.
 
-    python benchmarks/throughput.py                      # default and classic presets, float32
-    python benchmarks/throughput.py --precision bfloat16 --jit-compile on
+    python benchmarks/throughput.py                      # default and classic presets, float32 and auto
+    python benchmarks/throughput.py --precision float16 --jit-compile on
 
 For each preset it times train.py's own training step (`train.train_step`)
 against a reference copy of the classic tutorial's loop written out below
 (`g.predict` for the fakes, D trained on separate real and fake half-batches,
 then the stacked model), in the same process, alternating A B A B, and reports
-medians of `--repeats` timings after a warm-up. It also prints the FLOPs of
+medians of `--repeats` timings after a warm-up. Our step runs in float32 and,
+beside it in the same alternation, in `--precision` (by default the one
+`--precision auto` chooses on this machine), so their ratio is measured under
+the same conditions. It also prints the FLOPs of
 one iteration (flops.py), the arithmetic rate reached, this machine's peak
 rate (a large matmul and a large convolution, timed here), where our step's
 time goes (each compiled call timed alone; their sum is the fastest any loop
@@ -138,17 +141,21 @@ def peak_gflops(repeats=5):
     return rates
 
 
-def compare(preset, images, args):
-    keras.mixed_precision.set_global_policy("float32")  # the reference is always float32
-    reference = ReferenceClassicLoop(images, dict(RUN_OPTIONS, **preset_options(preset)))
-    devices.set_precision(args.precision)
-    ours = OurLoop(images, preset, devices.use_jit(args.jit_compile))
-    for loop in (ours, reference):
+def compare(preset, images, args, precision):
+    """Medians of it/s of our step in float32 and in `precision`, and of the reference loop (always float32)."""
+    keras.mixed_precision.set_global_policy("float32")
+    loops = {"reference": ReferenceClassicLoop(images, dict(RUN_OPTIONS, **preset_options(preset)))}
+    for name in dict.fromkeys(["float32", precision]):  # each loop's networks are built under its own policy
+        devices.set_precision(name)
+        loops[name] = OurLoop(images, preset, devices.use_jit(args.jit_compile))
+    keras.mixed_precision.set_global_policy("float32")
+    ours = loops[precision]
+    for loop in loops.values():
         iterations_per_second(loop, args.warmup)
-    timings, parts = {"ours": [], "reference": []}, {}
+    timings, parts = {name: [] for name in loops}, {}
     for _ in range(args.repeats):  # alternate, so slow phases of a noisy machine hit all of them
-        timings["ours"].append(iterations_per_second(ours, args.steps))
-        timings["reference"].append(iterations_per_second(reference, args.steps))
+        for name, loop in loops.items():
+            timings[name].append(iterations_per_second(loop, args.steps))
         for name, values in step_parts(ours, 5).items():
             parts.setdefault(name, []).extend(values)
     medians = {name: statistics.median(values) for name, values in timings.items()}
@@ -166,28 +173,35 @@ def main():
     p.add_argument("--steps", type=int, default=20, help="iterations per timing (default: 20)")
     p.add_argument("--repeats", type=int, default=3, help="timings per loop; medians are reported (default: 3)")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first, for tracing (default: 5)")
-    p.add_argument("--precision", choices=list(devices.PRECISIONS), default="float32",
-                   help="precision of our loop; the reference stays float32 (default: float32)")
+    p.add_argument("--precision", choices=["auto", *devices.PRECISIONS], default="auto",
+                   help="precision of our loop, timed beside our loop in float32; the reference stays float32 "
+                   "(default: auto, train.py's choice for this machine)")
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="XLA for our loop, as train.py's flag (default: auto)")
     args = p.parse_args()
     images = (load_cifar10(args.data)[0] if args.data
               else np.random.default_rng(0).integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8))
-    print(devices.describe(tf.distribute.get_strategy(), args.precision, devices.use_jit(args.jit_compile)))
+    precision, reason = devices.resolve_precision(args.precision, "--precision")
+    jit_compile = devices.use_jit(args.jit_compile)
+    print(f"precision {precision}: {reason}; {devices.describe(tf.distribute.get_strategy(), precision, jit_compile)}")
     peaks = peak_gflops()
     for name, rate in peaks.items():
         print(f"peak {name}: {rate:.1f} GFLOP/s")
     conv_peak = peaks["conv 3x3 128->128 on 128x16x16"]
     for preset in args.presets.split(","):
-        medians, flops, config, parts = compare(preset, images, args)
-        ours, reference = medians["ours"], medians["reference"]
+        medians, flops, config, parts = compare(preset, images, args, precision)
+        ours, reference = medians[precision], medians["reference"]
         achieved = flops["total"] * ours / 1e9
         print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
               f"width {config['width']}):")
         for part, value in flops.items():
             print(f"  FLOPs per iteration, {part}: {value / 1e9:.2f} G")
-        print(f"  train.py step: {ours:.3f} it/s, {ours * config['batch_size']:.0f} images/s, "
-              f"{achieved:.1f} GFLOP/s = {100 * achieved / conv_peak:.0f}% of the convolution peak")
+        if precision != "float32":
+            print(f"  train.py step, float32: {medians['float32']:.3f} it/s, "
+                  f"{medians['float32'] * config['batch_size']:.0f} images/s")
+        print(f"  train.py step, {precision}: {ours:.3f} it/s, {ours * config['batch_size']:.0f} images/s, "
+              f"{achieved:.1f} GFLOP/s = {100 * achieved / conv_peak:.0f}% of the float32 convolution peak")
+        print(f"  speed-up of {precision} over float32: {ours / medians['float32']:.2f}x")
         print(f"  reference classic loop, same networks and batch: {reference:.3f} it/s, "
               f"{reference * config['batch_size']:.0f} images/s")
         print(f"  ratio (train.py step / classic loop): {ours / reference:.2f}x")

@@ -102,7 +102,8 @@ def test_ctrl_c_while_starting_stops_cleanly_and_resumes(real_archive, tmp_path)
 
 def test_no_network_and_no_data_is_one_line(tmp_path):
     """Without --data the official archive is downloaded once; offline, that is one line before TensorFlow loads."""
-    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    closed_port = "http://127.0.0.1:9"  # a proxy that refuses at once: nothing is ever downloaded
+    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY=closed_port, https_proxy=closed_port)
     result = subprocess.run([sys.executable, "train.py", "--dry-run", *TINY], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)
     lines = (result.stdout + result.stderr).strip().splitlines()
@@ -139,7 +140,8 @@ def test_resume_after_config_json_was_edited_is_one_error_line(two_checkpoints, 
 
 
 def test_no_network_for_inception_weights_is_one_line(two_checkpoints, tmp_path):
-    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    closed_port = "http://127.0.0.1:9"  # a proxy that refuses at once: nothing is ever downloaded
+    environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY=closed_port, https_proxy=closed_port)
     result = subprocess.run([sys.executable, "evaluate.py", two_checkpoints], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)
     lines = (result.stdout + result.stderr).strip().splitlines()
