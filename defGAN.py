@@ -21,29 +21,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from devices import Model, split_batch
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
-from presets import MODEL_DEFAULTS  # what rebuilds a run's networks, with the classic's values
 
 # Label convention used everywhere: 1 = real, 0 = generated ("fake").
 REAL, FAKE = 1.0, 0.0
 WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weights
 
 
-def model_config(config):
-    """The architecture part of a run config, with defaults filled in."""
-    return {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
-
-
 def build_models(config):
-    """Return uncompiled (generator, discriminator) for a run config."""
-    options = model_config(config)
-    generator = define_generator(options["latent_dim"], options["width"], options["architecture"],
-                                 options["batch_norm"])
-    discriminator = define_discriminator(options["architecture"], options["width"], options["dropout"],
-                                         options["spectral_norm"], options["loss"], options["augment"])
+    """Return uncompiled (generator, discriminator) for a run config (presets.CLASSIC lists its options)."""
+    generator = define_generator(config["latent_dim"], config["width"], config["architecture"], config["batch_norm"])
+    discriminator = define_discriminator(config["architecture"], config["width"], config["dropout"],
+                                         config["spectral_norm"], config["loss"], config["augment"])
     return generator, discriminator
 
 
@@ -96,7 +87,7 @@ def define_gan(generator, discriminator, config, jit_compile=False):
     discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
                           metrics=discriminator_metrics(loss), jit_compile=jit_compile)
     noise = keras.Input(shape=generator.input_shape[1:], name="noise")
-    gan = Model(noise, discriminator(generator(noise)), name="gan")  # keras.Model (see devices.py)
+    gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
     gan.compile(optimizer=adam(config, config["lr_g"]), loss=generator_loss(loss), jit_compile=jit_compile)
     return gan
 
@@ -112,19 +103,6 @@ def build_optimizer_state(discriminator, gan):
     discriminator.optimizer.build(discriminator.trainable_variables)
     discriminator.trainable = False
     gan.optimizer.build(gan.trainable_variables)
-
-
-def build_losses_and_metrics(generator, discriminator, gan):
-    """Let Keras build both models' compiled losses and metrics from one small plain batch.
-
-    Keras builds them from the first batch a model sees, and cannot read a
-    batch already split over replicas (tf.distribute), so under a strategy we
-    show each model two images first. test_on_batch trains nothing and, in
-    inference mode, draws no random numbers (dropout and DiffAugment are off).
-    """
-    noise = np.zeros((2,) + generator.input_shape[1:], np.float32)
-    discriminator.test_on_batch(np.zeros((2,) + discriminator.input_shape[1:], np.float32), labels(2, REAL))
-    gan.test_on_batch(noise, labels(2, REAL))
 
 
 def make_generate(generator, jit_compile=False):
@@ -150,14 +128,13 @@ def clip_weights(discriminator, limit):
         variable.assign(keras.ops.clip(variable, -limit, limit))
 
 
-def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0, strategy=None):
+def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0):
     """One discriminator update on real images (label 1) and fakes (label 0).
 
     Both halves go through D as one concatenated batch: one pass and one
     update instead of two. Every loss here is a mean over images, so this is
     the same objective. `real_label` below 1 is one-sided label smoothing
     (Salimans et al. 2016): D is never asked to be certain an image is real.
-    Under a tf.distribute strategy each replica gets a slice of both halves.
     Returns each half's loss and accuracy, which show whether D is winning.
     """
     # FREEZING, part 1. Keras 3 captures a model's trainable variables when it
@@ -166,8 +143,8 @@ def train_discriminator_step(discriminator, real_images, fake_images, real_label
     # leaves it so), D's own train_on_batch would silently update nothing,
     # ever. So we set the flag explicitly before every D step.
     discriminator.trainable = True
-    images = split_batch(strategy, real_images, fake_images)
-    targets = split_batch(strategy, labels(len(real_images), real_label), labels(len(fake_images), FAKE))
+    images = keras.ops.concatenate([real_images, fake_images])
+    targets = np.concatenate([labels(len(real_images), real_label), labels(len(fake_images), FAKE)])
     result = discriminator.train_on_batch(images, targets, return_dict=True)
     if clip:
         clip_weights(discriminator, clip)
@@ -175,7 +152,7 @@ def train_discriminator_step(discriminator, real_images, fake_images, real_label
             "d_acc_real": float(result["acc_real"]), "d_acc_fake": float(result["acc_fake"])}
 
 
-def train_generator_step(gan, discriminator, noise, strategy=None):
+def train_generator_step(gan, discriminator, noise):
     """One generator update through the stacked model; returns G's loss.
 
     The generated images are labelled *real* (1): G is rewarded when D is
@@ -187,6 +164,5 @@ def train_generator_step(gan, discriminator, noise, strategy=None):
     # trainable = False before the GAN's step (its traced function then holds
     # only G's variables) keeps D's weights bit-for-bit unchanged here.
     discriminator.trainable = False
-    result = gan.train_on_batch(split_batch(strategy, noise), split_batch(strategy, labels(len(noise), REAL)),
-                                return_dict=True)
+    result = gan.train_on_batch(noise, labels(len(noise), REAL), return_dict=True)
     return float(result["loss"])

@@ -25,13 +25,8 @@ from keras import layers
 
 from augment import DiffAugment
 from defDATA import IMAGE_SHAPE
-from devices import Model
 from losses import OUTPUT_ACTIVATION
-
-
-def scaled(filters, width):
-    """Filter count times the width multiplier (at least 1)."""
-    return max(1, int(round(filters * width)))
+from presets import scaled
 
 
 @keras.saving.register_keras_serializable(package="gan")
@@ -77,4 +72,4 @@ def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectra
         x = layers.Dropout(dropout)(x)
     # float32 output whatever the precision policy: losses need its full range.
     score = weighted(layers.Dense(1, activation=OUTPUT_ACTIVATION[loss], dtype="float32"))(x)  # 1
-    return Model(images, score, name="discriminator")  # keras.Model, also on several machines (devices.py)
+    return keras.Model(images, score, name="discriminator")

@@ -30,11 +30,12 @@ import time
 
 import numpy as np
 
-from checkpoint import atomic_save, atomic_write_text
-from defDATA import DataError, load_cifar10, scale_images  # first: defDATA sets TensorFlow's options
+import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
+from machinery.checkpoint import atomic_save, atomic_write_text
+from defDATA import DataError, load_cifar10, scale_images
 from features import check_feature_spec, load_feature_network
 from metrics import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
-from runconfig import ArgumentParser, RunError, check_writable_folder, one_line
+from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
 from samples import SampleError, check_run_dir, load_generator
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")

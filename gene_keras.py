@@ -22,7 +22,7 @@ frozen while it trains, so it always uses the current batch's statistics.
 import keras
 from keras import layers
 
-from discri_keras import scaled
+from presets import scaled
 
 
 def define_generator(latent_dim=100, width=1.0, architecture="classic", batch_norm=False):

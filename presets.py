@@ -1,10 +1,11 @@
-"""Named training configurations: `python train.py --preset NAME`.
+"""Every option that defines a run, its default, and named presets of them.
 
-A preset fills in every option that defines a run; any flag typed on the
-command line still overrides it. `classic` is the widely copied Keras
-tutorial, kept as the reference every other preset is measured against (see
-README, "Results", and benchmarks/quality.py). DEFAULT_PRESET is the one that
-measured best at an equal 30-minute CPU budget.
+CLASSIC below is the one table of defaults: the widely copied Keras
+tutorial's values, kept as the reference every other preset is measured
+against (README, "Results"; benchmarks/quality.py). A preset changes some of
+them (`python train.py --preset NAME`); a flag typed on the command line
+changes any, and train.py's help quotes this table. DEFAULT_PRESET is the one
+that measured best at an equal 30-minute CPU budget.
 
 This module imports nothing else: train.py checks a command line against it
 before TensorFlow loads, so a typo is answered at once.
@@ -16,31 +17,36 @@ LOSSES = ("bce", "lsgan", "hinge", "wasserstein")   # losses.py
 SIGN_LABEL_LOSSES = ("hinge", "wasserstein")         # read labels as signs, not targets: no label smoothing
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies: augment.py
 
-# Everything needed to rebuild the networks of a run, with the classic
-# tutorial's values. train.py stores these in RUN_DIR/config.json; samples.py
-# reads them back (defGAN.build_models). Runs saved before an option existed
-# get its classic value.
-MODEL_DEFAULTS = {
-    "architecture": "classic",  # or "standard" (SNGAN's standard CNN); see discri_keras.py
+CLASSIC = {
+    # The networks (gene_keras.py, discri_keras.py); samples.py rebuilds them from these.
+    "architecture": "classic",  # or "standard" (SNGAN's standard CNN)
     "latent_dim": 100,        # size of the random input vector, as in the DCGAN paper
-    "width": 1.0,             # filter-count multiplier; 1.0 is the published network
+    "width": 1.0,             # filter-count multiplier of both networks; 1.0 is the published network
     "dropout": 0.4,           # discriminator dropout, as in the classic tutorial
-    "batch_norm": False,      # generator BatchNormalization (gene_keras.py)
-    "spectral_norm": False,   # discriminator spectral normalization (discri_keras.py)
+    "batch_norm": False,      # batch normalization in the generator
+    "spectral_norm": False,   # spectral normalization of every discriminator layer
     "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
     "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
+    # Training (defGAN.py, train.py).
+    "batch_size": 128,        # images per step: D sees 64 real + 64 generated, G trains on 128
+    "lr_d": 2e-4,             # Adam learning rate of D (DCGAN's 2e-4)
+    "lr_g": 2e-4,             # Adam learning rate of G
+    "beta1": 0.5,             # Adam's first momentum term (DCGAN's 0.5; Keras' own is 0.9)
+    "beta2": 0.999,           # Adam's second momentum term (Keras' own)
+    "d_steps": 1,             # discriminator updates per generator update
+    "warmup_steps": 0,        # learning-rate warm-up length in updates (0 = none)
+    "label_smoothing": 0.0,   # one-sided: D's real label becomes 1 - this
+    "ema": 0.0,               # decay of the generator's weight average (0 = off; ema.py)
+    "flip": False,            # random left-right mirroring of real images
+    # The data and the machine: no preset changes these.
+    "seed": 0,                # weights, data order, flips, dropout and noise all follow it
+    "classes": None,          # a list of class numbers to train on; None = all ten
+    "steps_per_epoch": None,  # cut each epoch to this many steps; None = the whole data set
+    "data": None,             # CIFAR-10 archive or folder; None = the official archive, downloaded once
+    "precision": "auto",      # float32 | bfloat16 | float16, or auto: chosen for the machine (devices.py)
 }
-
-# The classic tutorial: its networks (MODEL_DEFAULTS), BCE, Adam 2e-4 / 0.5, batch 128.
-CLASSIC = dict(MODEL_DEFAULTS,
-               batch_size=128,       # images per step: D sees 64 real + 64 generated, G trains on 128
-               lr_d=2e-4, lr_g=2e-4,  # Adam learning rates of D and G (DCGAN's 2e-4)
-               beta1=0.5, beta2=0.999,  # Adam momentum terms (DCGAN's beta1; Keras' beta2)
-               d_steps=1,            # discriminator updates per generator update
-               warmup_steps=0,       # learning-rate warm-up length in updates (0 = none)
-               label_smoothing=0.0,  # one-sided: real labels become 1 - this for D
-               ema=0.0,              # generator weight averaging decay (0 = off)
-               flip=False)           # random left-right mirroring of real images
+# The part of a run's options that rebuilds its networks.
+MODEL_KEYS = ("architecture", "latent_dim", "width", "dropout", "batch_norm", "spectral_norm", "loss", "augment")
 
 PRESETS = {
     "classic": CLASSIC,
@@ -63,6 +69,11 @@ PRESETS = {
                   loss="hinge", dropout=0.0, beta1=0.0, beta2=0.9, ema=0.999),
 }
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
+
+
+def scaled(filters, width):
+    """A layer's filter count times the `width` multiplier (at least 1), for both networks."""
+    return max(1, int(round(filters * width)))
 
 
 def parse_policy(text):

@@ -15,9 +15,10 @@ import sys
 
 import numpy as np
 
-from checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
+import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
+from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
 from defDATA import unscale_images
-from runconfig import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
+from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid

@@ -11,39 +11,38 @@ Every epoch writes into the run directory:
   losses.png               the loss and accuracy curves
   generator.weights.h5, discriminator.weights.h5   the latest weights
   config.json              what rebuilds the models (read by samples.py)
-  checkpoints/step-N/      everything needed to resume (see checkpoint.py)
+  checkpoints/step-N/      everything needed to resume (machinery/checkpoint.py)
 
 What is trained, and how, comes from a preset (presets.py; the default is
 the best measured) with any flag on top: losses, normalization, augmentation,
 weight averaging, learning rates (see README, "Options"). Where it runs:
-precision, XLA and tf.distribute (devices.py).
+precision, XLA and tf.distribute (machinery/devices.py). The run folder's
+bookkeeping (checking options, checkpoints, resuming) is machinery/runs.py,
+called in one line each.
 
 Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
 """
 import argparse
 import os
-import resource
 import shlex
 import shutil
-import signal
 import sys
 import time
 
 import numpy as np
 
+import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 # None of these load TensorFlow, which takes seconds to start and prints lines
 # of its own: main() checks the command line first, so that a mistake is
-# answered at once, and only then loads TensorFlow (in runfiles.start_run).
+# answered at once, and only then loads TensorFlow (in start()).
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
-# defDATA comes first: it sets TensorFlow's process options, which only count
-# before TensorFlow starts.
 from defDATA import make_dataset
-import checkpoint
-import progress
-import runfiles
-from presets import ARCHITECTURES, DEFAULT_PRESET, LOSSES, PRESETS
-from runconfig import PRECISIONS, STRATEGIES, ArgumentParser, one_line
+from machinery import checkpoint
+from machinery import progress
+from machinery import runs, session
+from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
+from machinery.options import PRECISIONS, ArgumentParser, add_device_arguments, one_line
 from evaluate import EvalError, TrainingEvaluator
 from samples import save_grid
 
@@ -59,56 +58,50 @@ def parse_args(argv=None):
                    help="total epochs; with --resume, the new total (default: 100, ~8 h on 2 CPU cores "
                    "with the default preset)")
     # Options that define the run. None means "not given": the preset fills it
-    # in, and --resume can tell a deliberate change from a default.
+    # in, and --resume can tell a deliberate change from a default. Their
+    # defaults live in one table, presets.CLASSIC, which the help quotes.
     p.add_argument("--preset", help=f"named configuration, see presets.py: {', '.join(PRESETS)}; "
                    f"flags below override it (default: {DEFAULT_PRESET}, the best measured)")
     p.add_argument("--steps-per-epoch", type=int,
                    help="cut each epoch to this many steps (default: the whole data set)")
     p.add_argument("--batch-size", type=int, help="images per step: D sees half real, half generated; "
-                   "G trains on a full batch (default: from the preset; 128 in classic)")
+                   f"G trains on a full batch {preset_default('batch_size')}")
     p.add_argument("--architecture", choices=ARCHITECTURES,
-                   help="network pair: the Keras tutorial's, or SNGAN's standard CNN (default: from the preset)")
-    p.add_argument("--latent-dim", type=int, help="size of the noise vector (default: 100, as DCGAN)")
-    p.add_argument("--width", type=float,
-                   help="filter-count multiplier of both networks (default: from the preset; 1.0 in classic)")
-    p.add_argument("--loss", choices=LOSSES, help="GAN loss, see losses.py (default: bce, the classic's)")
+                   help=f"network pair: the Keras tutorial's, or SNGAN's standard CNN {preset_default('architecture')}")
+    p.add_argument("--latent-dim", type=int, help=f"size of the noise vector {preset_default('latent_dim')}")
+    p.add_argument("--width", type=float, help=f"filter-count multiplier of both networks {preset_default('width')}")
+    p.add_argument("--loss", choices=LOSSES, help=f"GAN loss, see losses.py {preset_default('loss')}")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
-                   help="batch normalization in the generator (default: from the preset)")
+                   help=f"batch normalization in the generator {preset_default('batch_norm')}")
     p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
-                   help="spectral normalization of every discriminator layer (default: from the preset)")
-    p.add_argument("--dropout", type=float, help="discriminator dropout rate, 0 for none (default: 0.4, the classic's)")
+                   help=f"spectral normalization of every discriminator layer {preset_default('spectral_norm')}")
+    p.add_argument("--dropout", type=float, help=f"discriminator dropout rate, 0 for none {preset_default('dropout')}")
     p.add_argument("--label-smoothing", type=float,
-                   help="one-sided: D's real label becomes 1 - this, e.g. 0.1 (default: 0, off)")
+                   help=f"one-sided: D's real label becomes 1 - this, e.g. 0.1 {preset_default('label_smoothing')}")
     p.add_argument("--augment", help="DiffAugment on D's input, comma-separated from color,translation,cutout; "
-                   "'' for none (default: from the preset)")
-    p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: 2e-4, as DCGAN)")
-    p.add_argument("--lr-d", type=float, help="discriminator learning rate, overrides --lr (default: 2e-4)")
-    p.add_argument("--lr-g", type=float, help="generator learning rate, overrides --lr (default: 2e-4)")
-    p.add_argument("--beta1", type=float, help="Adam beta_1 (default: 0.5, as DCGAN)")
-    p.add_argument("--beta2", type=float, help="Adam beta_2 (default: 0.999, Keras' own)")
+                   f"'' for none {preset_default('augment')}")
+    p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: --lr-d's and --lr-g's)")
+    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate, overrides --lr {preset_default('lr_d')}")
+    p.add_argument("--lr-g", type=float, help=f"generator learning rate, overrides --lr {preset_default('lr_g')}")
+    p.add_argument("--beta1", type=float, help=f"Adam beta_1 {preset_default('beta1')}")
+    p.add_argument("--beta2", type=float, help=f"Adam beta_2 {preset_default('beta2')}")
     p.add_argument("--d-steps", type=int, help="discriminator updates per generator update, each on new "
-                   "real images (default: 1)")
+                   f"real images {preset_default('d_steps')}")
     p.add_argument("--warmup-steps", type=int, help="raise the learning rates linearly from 0 over this many "
-                   "updates (default: 0, no warm-up)")
+                   f"updates {preset_default('warmup_steps')}")
     p.add_argument("--ema", type=float, help="decay of the generator's weight average, e.g. 0.999; "
-                   "0 turns it off (default: from the preset)")
-    p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise (default: 0)")
+                   f"0 turns it off {preset_default('ema')}")
+    p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise "
+                   f"(default: {CLASSIC['seed']})")
     p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction,
-                   help="mirror real images at random, left to right (default: off)")
+                   help=f"mirror real images at random, left to right {preset_default('flip')}")
     p.add_argument("--precision", choices=["auto", *PRECISIONS], help="float32, or Keras mixed precision "
                    "(16-bit compute, float32 weights); auto: bfloat16 on a CPU with avx512_bf16 or amx_bf16, "
-                   "float16 on a GPU of compute capability 7.0+, bfloat16 on a TPU, else float32 (default: auto; "
-                   "a resumed run keeps the precision it started with)")
+                   "float16 on a GPU of compute capability 7.0+, bfloat16 on a TPU, else float32 "
+                   f"(default: {CLASSIC['precision']}; a resumed run keeps the precision it started with)")
     # How to run: may change when resuming.
-    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
-                   help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
-                   "was measured 2x slower (default: auto)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="none",
-                   help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
-                   "(several machines, set TF_CONFIG; see README) (default: none)")
-    p.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split the "
-                   "CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
+    add_device_arguments(p)  # --jit-compile, --strategy, --cpu-replicas (machinery/options.py)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
     p.add_argument("--checkpoint-every", type=int, default=0,
@@ -125,33 +118,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def preset_default(key):
+    """How a run option's help states its default: the preset's value, quoted from the table of defaults."""
+    return f"(default: from the preset; classic: {CLASSIC[key]!r})"
+
+
 def log(message):
     print(message, flush=True)
-
-
-class StopFlag:
-    """Ctrl-C / SIGTERM once: finish the step, save, exit 0. Ctrl-C twice: exit at once.
-
-    Exiting at once is safe because every file is written atomically (see
-    checkpoint.py): at worst the unfinished epoch is lost.
-    """
-
-    def __init__(self):
-        self.requested = False
-        signal.signal(signal.SIGINT, self.handle)
-        signal.signal(signal.SIGTERM, self.handle)
-
-    def handle(self, signum, frame):
-        if self.requested:
-            os._exit(130)
-        self.requested = True
-        log(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
-            "(press Ctrl-C again to quit now)")
-
-
-def peak_memory():
-    """Peak resident memory of this process, for the closing line ("MB")."""
-    return f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"  # Linux: KiB
 
 
 def all_finite(model):
@@ -173,8 +146,33 @@ def make_evaluator(args, config):
     return TrainingEvaluator(args.features, args.eval_samples, config["data"])
 
 
+def build_networks(config, strategy, jit_compile):
+    """The networks of the run, built and compiled: (generator, discriminator, gan, ema)."""
+    import defGAN
+    from ema import GeneratorEMA
+
+    with strategy.scope():  # under tf.distribute every variable is made once per replica (machinery/devices.py)
+        generator, discriminator = defGAN.build_models(config)  # G: noise -> image, D: image -> "is it real?"
+        gan = defGAN.define_gan(generator, discriminator, config, jit_compile)  # compiles D, and D(G(noise))
+        ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None  # G's weight average (ema.py)
+    return generator, discriminator, gan, ema
+
+
+def start(plan, args):
+    """The machine, the networks, the run's files: the Run that the loop trains. TensorFlow loads here."""
+    strategy, jit_compile = session.prepare_machine(plan, args)  # seeds, precision, devices (machinery/devices.py)
+    networks = build_networks(plan.config, strategy, jit_compile)
+    return session.open_run(plan, args, networks, strategy, jit_compile)  # a new run's files, or its checkpoint
+
+
 def train_step(run, images, step):
-    """One GAN iteration (d_steps discriminator updates, one generator update); returns its statistics."""
+    """One GAN iteration, its two halves in turn; returns its statistics.
+
+    With x a real image and z noise (--loss bce; losses.py has the others):
+      1. D maximizes  log D(x) + log(1 - D(G(z)))   it learns to tell real from generated;
+      2. G maximizes  log D(G(z))                    it learns to make D say "real".
+    D takes d_steps updates, each on new real images, before G takes one.
+    """
     from defGAN import clip_value, train_discriminator_step, train_generator_step
     import keras
 
@@ -187,12 +185,12 @@ def train_step(run, images, step):
     sums = {}
     for real in keras.ops.split(images, config["d_steps"]):
         noise = rng.standard_normal((len(real), config["latent_dim"]), dtype=np.float32)
-        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip, run.strategy)
+        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip)
         sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
     if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
     noise = rng.standard_normal((config["batch_size"], config["latent_dim"]), dtype=np.float32)
-    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise, run.strategy)
+    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise)
     if not np.isfinite(sums["g_loss"]):
         divergence(step, "generator", "loss")
     if run.ema:
@@ -200,22 +198,12 @@ def train_step(run, images, step):
     return sums
 
 
-def save_everything(run):
-    """Checkpoint (all state) plus the latest weights at the top of the run dir."""
+def save(run):
+    """Everything (machinery/session.py), once the weights are known to be finite."""
     for network in (run.generator, run.discriminator):
         if not all_finite(network):
             divergence(run.step, network.name, "weights")
-    ema_model = run.ema.model if run.ema else None
-    path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
-                                      ema_generator=ema_model)
-    files = [(run.generator, checkpoint.GENERATOR_WEIGHTS), (run.discriminator, checkpoint.DISCRIMINATOR_WEIGHTS)]
-    for network, name in files + ([(ema_model, checkpoint.EMA_WEIGHTS)] if ema_model else []):
-        checkpoint.atomic_save(os.path.join(run.dir, name), network.save_weights)
-    return path
-
-
-def save_plot(run):
-    checkpoint.atomic_save(os.path.join(run.dir, "losses.png"), lambda temporary: progress.plot_losses(run, temporary))
+    return session.save_everything(run)
 
 
 def end_of_epoch(run, seconds, timed_steps):
@@ -237,8 +225,8 @@ def end_of_epoch(run, seconds, timed_steps):
     for warning in progress.training_warnings(row, images):
         log(f"  warning: {warning}")
     progress.write_metrics(run.dir, run.history)
-    save_plot(run)
-    path = save_everything(run)
+    session.save_plot(run)
+    path = save(run)
     log(f"epoch {run.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
         f"{row['it_per_s']:.2f} it/s\n  grid {grid_path}\n  metrics {run.dir}/metrics.csv, "
@@ -252,7 +240,7 @@ def train(run, images, stop):
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        dataset = make_dataset(images, runfiles.real_images_per_step(run.config), run.config["seed"],
+        dataset = make_dataset(images, runs.real_images_per_step(run.config), run.config["seed"],
                                epoch=run.epoch, flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
@@ -265,34 +253,35 @@ def train(run, images, stop):
             if stop.requested and run.epoch_steps < steps:
                 break
             if run.checkpoint_every and run.step % run.checkpoint_every == 0 and run.epoch_steps < steps:
-                save_everything(run)
+                save(run)
         if run.epoch_steps == steps:
             run.epoch += 1
             end_of_epoch(run, time.time() - started, timed_steps=steps - done_before)
         if stop.requested:
             if run.epoch_steps:  # stopped in the middle of an epoch: save it, and show its curve
-                save_everything(run)
-                save_plot(run)
-            log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved ({peak_memory()}).\n"
-                f"resume with: {runfiles.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
+                save(run)
+                session.save_plot(run)
+            log(f"stopped after {run.epoch} full epochs, at step {run.step}; everything is saved "
+                f"({session.peak_memory()}).\n"
+                f"resume with: {runs.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
             return
-    log(f"done: {run.epoch} epochs, {run.step} steps ({peak_memory()}). "
+    log(f"done: {run.epoch} epochs, {run.step} steps ({session.peak_memory()}). "
         f"Draw samples with: python samples.py {shlex.quote(run.chief_dir)}")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    stop = StopFlag()
+    stop = session.StopFlag()
     try:
-        plan = runfiles.check_run(args)  # refuses bad input before anything is written, and before TensorFlow loads
+        plan = runs.check_run(args)  # refuses bad input before anything is written, and before TensorFlow loads
         if stop.requested:  # Ctrl-C while the data was loading
             sys.exit("stopped before the run started; nothing was written")
         evaluator = make_evaluator(args, plan.config)
-        run = runfiles.start_run(plan, args)  # TensorFlow loads here
-    except (runfiles.RunError, EvalError) as error:
+        run = start(plan, args)
+    except (runs.RunError, EvalError) as error:
         sys.exit(f"error: {one_line(error)}")
     if stop.requested:  # Ctrl-C while starting: the run folder holds its config, and no training was lost
-        log(f"stopped before the first step; resume with: {runfiles.resume_command(run.chief_dir)} "
+        log(f"stopped before the first step; resume with: {runs.resume_command(run.chief_dir)} "
             f"--epochs {run.target_epochs}")
         return
     import tensorflow as tf
@@ -305,10 +294,10 @@ def main(argv=None):
             raise
         sys.exit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
                  f"every checkpoint written is intact. Start every worker again with: "
-                 f"{runfiles.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
+                 f"{runs.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                 f"checkpoint is intact. Free some space, then: {runfiles.resume_command(run.chief_dir)}")
+                 f"checkpoint is intact. Free some space, then: {runs.resume_command(run.chief_dir)}")
     finally:
         if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
             shutil.rmtree(run.dir, ignore_errors=True)

@@ -23,7 +23,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from evaluate import DEFAULT_CACHE, EvalError, TrainingEvaluator  # noqa: E402  first: defDATA sets TensorFlow's options
+import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
+from evaluate import DEFAULT_CACHE, EvalError, TrainingEvaluator  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

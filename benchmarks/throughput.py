@@ -27,18 +27,18 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from defDATA import load_cifar10, make_dataset, scale_images  # noqa: E402  first: TensorFlow's options
+import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
+from defDATA import load_cifar10, make_dataset, scale_images  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import devices  # noqa: E402
+from machinery import devices  # noqa: E402
 from defGAN import (build_models, define_gan, make_generate, train_discriminator_step,  # noqa: E402
                     train_generator_step)
 from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
 from presets import DEFAULT_PRESET, preset_options  # noqa: E402
-from runconfig import RUN_OPTIONS  # noqa: E402
 from train import train_step  # noqa: E402
 
 
@@ -77,12 +77,12 @@ class OurLoop:
     """train.py's step for a preset, fed by train.py's tf.data pipeline."""
 
     def __init__(self, images, preset, jit_compile):
-        config = dict(RUN_OPTIONS, **preset_options(preset))
+        config = preset_options(preset)
         generator, discriminator = build_models(config)
         gan = define_gan(generator, discriminator, config, jit_compile)
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
         self.run = types.SimpleNamespace(config=config, generator=generator, discriminator=discriminator, gan=gan,
-                                         ema=ema, generate=make_generate(generator, jit_compile), strategy=None)
+                                         ema=ema, generate=make_generate(generator, jit_compile))
         self.batches = iter(make_dataset(images, config["batch_size"] // 2 * config["d_steps"], 0).repeat())
         self.steps = 0
 
@@ -144,7 +144,7 @@ def peak_gflops(repeats=5):
 def compare(preset, images, args, precision):
     """Medians of it/s of our step in float32 and in `precision`, and of the reference loop (always float32)."""
     keras.mixed_precision.set_global_policy("float32")
-    loops = {"reference": ReferenceClassicLoop(images, dict(RUN_OPTIONS, **preset_options(preset)))}
+    loops = {"reference": ReferenceClassicLoop(images, preset_options(preset))}
     for name in dict.fromkeys(["float32", precision]):  # each loop's networks are built under its own policy
         devices.set_precision(name)
         loops[name] = OurLoop(images, preset, devices.use_jit(args.jit_compile))

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import defDATA  # noqa: E402,F401  first, as in the scripts: it sets TensorFlow's options before TensorFlow loads
+import machinery.tensorflow_settings  # noqa: E402,F401  first, as in the scripts: before TensorFlow loads
 MINI_ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "cifar10-mini", "cifar-10-python.tar.gz")
 # Small, fast networks for the tests: the architecture is the same, the filter counts shrink.
 TINY = ["--width", "0.125", "--latent-dim", "16", "--batch-size", "16"]

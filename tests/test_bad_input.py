@@ -79,10 +79,10 @@ def test_unwritable_output(real_archive, finished_run, tmp_path):
 
 
 def test_full_disk_is_refused_before_training(tmp_path, monkeypatch):
-    import runfiles
-    monkeypatch.setattr(runfiles.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 10))
-    with pytest.raises(runfiles.RunError, match="MB free on that disk"):
-        runfiles.check_new_run_dir(str(tmp_path / "run"), overwrite=False)
+    from machinery import runs
+    monkeypatch.setattr(runs.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 10))
+    with pytest.raises(runs.RunError, match="MB free on that disk"):
+        runs.check_new_run_dir(str(tmp_path / "run"), overwrite=False)
     assert not os.path.exists(tmp_path / "run")
 
 
@@ -108,15 +108,15 @@ def test_samples_refuses_an_incompatible_run(finished_run, tmp_path):
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys):
     """An injected NaN in D's weights: the run stops with exit code 3 and the message."""
     import train
-    import runfiles
-    from checkpoint import find_latest_checkpoint
+    from machinery import runs
+    from machinery.checkpoint import find_latest_checkpoint
 
     run_dir = str(tmp_path / "run")
     shutil.copytree(finished_run, run_dir)
     checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
     args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
-    plan = runfiles.check_run(args)
-    run, images = runfiles.start_run(plan, args), plan.images
+    plan = runs.check_run(args)
+    run, images = train.start(plan, args), plan.images
     weights = run.discriminator.get_weights()
     weights[0][...] = np.nan
     run.discriminator.set_weights(weights)
@@ -130,12 +130,12 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_p
 
 
 def test_a_run_directory_has_one_trainer_at_a_time(tmp_path):
-    import runfiles
-    first = runfiles.lock_run_dir(str(tmp_path))
-    with pytest.raises(runfiles.RunError, match="another train.py is training in this run directory"):
-        runfiles.lock_run_dir(str(tmp_path))
+    from machinery import runs
+    first = runs.lock_run_dir(str(tmp_path))
+    with pytest.raises(runs.RunError, match="another train.py is training in this run directory"):
+        runs.lock_run_dir(str(tmp_path))
     first.close()  # the trainer ended: the directory is free again
-    runfiles.lock_run_dir(str(tmp_path)).close()
+    runs.lock_run_dir(str(tmp_path)).close()
 
 
 def test_overwrite_removes_only_what_the_project_wrote(real_archive, finished_run, tmp_path):

@@ -6,6 +6,7 @@ intact one; a damaged file that is read before training (config.json, the
 generator's weights) stops the command with one line and changes nothing.
 """
 import os
+import json
 import shlex
 import shutil
 import signal
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from checkpoint import find_latest_checkpoint
+from machinery.checkpoint import find_latest_checkpoint
 from conftest import ROOT, TINY, run_script
 from test_bad_input import tree_digest
 from test_every_flag import expect_one_line
@@ -149,3 +150,30 @@ def test_no_network_for_inception_weights_is_one_line(two_checkpoints, tmp_path)
     assert lines[0].startswith("downloading InceptionV3's ImageNet weights")
     assert "error: --features inception: could not download" in lines[1] and "--inception-weights FILE" in lines[1]
     assert os.listdir(tmp_path / ".keras" / "models") == []
+
+
+def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_archive, tmp_path):
+    """Checkpoints written before 2026-11-27 keep the discriminator under "layers/model" (then a keras.Model
+    subclass); they resume to the very weights a checkpoint of today's layout gives."""
+    import h5py
+    from machinery.checkpoint import file_sha256, state_checksum
+    from conftest import weights_of
+
+    today, older = str(tmp_path / "today"), str(tmp_path / "older")
+    shutil.copytree(two_checkpoints, today)
+    shutil.copytree(two_checkpoints, older)
+    folder = os.path.join(older, "checkpoints", "step-00000002")
+    with h5py.File(os.path.join(folder, "state.weights.h5"), "r+") as file_object:
+        file_object.move("layers/functional_1", "layers/model")
+    with open(os.path.join(folder, "state.json")) as file_object:
+        state = json.load(file_object)
+    state["sha256"]["state.weights.h5"] = file_sha256(os.path.join(folder, "state.weights.h5"))
+    state["state_sha256"] = state_checksum(state)
+    with open(os.path.join(folder, "state.json"), "w") as file_object:
+        json.dump(state, file_object)
+    for run_dir in (today, older):
+        result = run_script("train.py", "--resume", run_dir, "--epochs", "3", "--data", real_archive)
+        assert result.returncode == 0 and "from " + run_dir in result.stdout, result.stderr[-2000:]
+    for name in ("generator.weights.h5", "discriminator.weights.h5", "generator.ema.weights.h5"):
+        a, b = weights_of(os.path.join(today, name)), weights_of(os.path.join(older, name))
+        assert a.keys() == b.keys() and all((a[key] == b[key]).all() for key in a), name

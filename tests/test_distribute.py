@@ -11,8 +11,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import checkpoint
-import devices
+from machinery import checkpoint
+from machinery import devices
 from conftest import ROOT, TINY, run_script, weights_of
 from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step
 from presets import CLASSIC

@@ -120,10 +120,10 @@ def test_a_bad_value_is_one_line(places, tmp_path, script, flag, arguments, mess
 @pytest.mark.parametrize("script", TABLES)
 def test_every_flag_has_a_row(script, monkeypatch):
     """The tables above cover every flag each script's parser knows (help aside)."""
-    import runconfig
+    from machinery import options
 
     parsers = []
-    monkeypatch.setattr(runconfig.ArgumentParser, "parse_args", lambda self, argv=None: parsers.append(self) or 1 / 0)
+    monkeypatch.setattr(options.ArgumentParser, "parse_args", lambda self, argv=None: parsers.append(self) or 1 / 0)
     with pytest.raises(ZeroDivisionError):
         __import__(script[:-3]).parse_args([])
     flags = {action.option_strings[0] if action.option_strings else action.dest

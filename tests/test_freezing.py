@@ -15,7 +15,7 @@ def changed(before, model):
 
 
 def test_each_step_updates_exactly_one_network():
-    generator, discriminator = build_models({"latent_dim": 8, "width": 0.125})
+    generator, discriminator = build_models(dict(CLASSIC, latent_dim=8, width=0.125))
     gan = define_gan(generator, discriminator, dict(CLASSIC, lr_d=1e-3, lr_g=1e-3))
     rng = np.random.default_rng(0)
     for alternation in range(4):
@@ -38,7 +38,7 @@ def test_each_step_updates_exactly_one_network():
 def test_classic_recipe_trap_is_real():
     """Documents the Keras 3 behaviour our step functions work around: if D's
     first train_on_batch runs while D.trainable is False, D never learns."""
-    _, discriminator = build_models({"latent_dim": 8, "width": 0.125})
+    _, discriminator = build_models(dict(CLASSIC, latent_dim=8, width=0.125))
     discriminator.compile(optimizer="adam", loss="binary_crossentropy")
     discriminator.trainable = False
     before = snapshot(discriminator)

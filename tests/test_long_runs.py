@@ -106,7 +106,7 @@ def every_file_parses(run_dir):
 
 
 def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path):
-    from checkpoint import find_latest_checkpoint
+    from machinery.checkpoint import find_latest_checkpoint
 
     run_dir = str(tmp_path / "run")
     train(real_archive, run_dir, "--epochs", "1")
@@ -164,7 +164,7 @@ def damage(run_dir, step, how):
 def test_a_damaged_checkpoint_is_set_aside_and_never_costs_the_intact_one(real_archive, tmp_path, how):
     """Once: fall back past a damaged newest checkpoint with --keep 1, reach its step again, keep the damaged
     folder, throw away the new save and prune the intact one, so that the next resume found nothing."""
-    from checkpoint import find_latest_checkpoint
+    from machinery.checkpoint import find_latest_checkpoint
 
     run_dir = str(tmp_path / "run")
     train(real_archive, run_dir, "--epochs", "2", "--keep", "2")

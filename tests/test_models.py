@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from defGAN import build_models
-from discri_keras import define_discriminator, scaled
+from discri_keras import define_discriminator
 from gene_keras import define_generator
+from presets import CLASSIC, scaled
 
 
 def conv_params(kernel, channels_in, channels_out):
@@ -47,7 +48,7 @@ def test_standard_cnn_parameter_counts_follow_the_sngan_table():
 
 
 def test_shapes_and_ranges():
-    generator, discriminator = build_models({"latent_dim": 16, "width": 0.25})
+    generator, discriminator = build_models(dict(CLASSIC, latent_dim=16, width=0.25))
     # Large noise drives tanh into saturation: outputs must still stay within [-1, 1].
     noise = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32) * 50
     images = generator.predict_on_batch(noise)

@@ -13,7 +13,7 @@ from conftest import TINY, run_script
 from defGAN import build_models, clip_value, define_gan, make_generate, train_discriminator_step, train_generator_step
 from ema import GeneratorEMA, ema_decay
 from presets import CLASSIC
-from progress import training_warnings
+from machinery.progress import training_warnings
 
 TINY_MODEL = {"latent_dim": 8, "width": 0.125}
 # One entry per option (and each loss), on top of the classic configuration.

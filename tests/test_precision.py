@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import TINY, run_script
-from devices import choose_precision, machine_facts
+from machinery.devices import choose_precision, machine_facts
 
 V100, A100, K80 = ("GPU", (7, 0), "Tesla V100"), ("GPU", (8, 0), "A100"), ("GPU", (3, 7), "Tesla K80")
 

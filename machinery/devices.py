@@ -15,10 +15,10 @@ train.py asks this module three things before it builds any network:
     this machine; each holds a copy of the weights and takes a slice of each
     batch, gradients are averaged), or "multi-worker" (the same across
     machines, configured by the TF_CONFIG environment variable; see README).
-Under a strategy, `split_batch` hands each replica its slice of a batch, so
-the same train_on_batch calls train on the global batch. `Model` is the
-keras.Model the trained networks are built as; it mends one Keras bug that
-stops train_on_batch on several machines.
+Under a strategy, `prepare_for_strategy` makes the compiled models hand each
+replica its share of every batch, so the same train_on_batch calls train on
+the global batch, and mends one Keras bug that stops train_on_batch on
+several machines. This is the one place that knows about replicas.
 """
 import os
 
@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from runconfig import PRECISIONS  # the choices of --precision, and the Keras policy of each
+from machinery.options import PRECISIONS  # the choices of --precision, and the Keras policy of each
 
 
 # CPU features that compute bfloat16 natively (AVX-512 BF16 instructions, AMX
@@ -118,22 +118,19 @@ def make_strategy(name, cpu_replicas=0):
     return tf.distribute.get_strategy()
 
 
-def split_batch(strategy, *parts):
-    """One batch made of `parts` (e.g. real and generated images), split so that
-    each replica gets an equal slice *of every part*; a plain tensor without a strategy.
+def split_per_replica(strategy, batch):
+    """A batch handed out so that replica r takes rows r, r + R, r + 2R, ... (R replicas).
 
-    Slicing each part separately matters: splitting [real; fake] down the middle
-    would give one replica only real images and the other only fakes.
+    Taking every R-th row, not a contiguous slice, matters: D's batch is real
+    images followed by generated ones, and a contiguous split would give one
+    replica only real images and the other only fakes. With R dividing each
+    half, every replica gets as many real as generated images.
     """
-    if strategy is None or strategy.num_replicas_in_sync == 1:
-        return tf.concat(parts, axis=0) if len(parts) > 1 else tf.convert_to_tensor(parts[0])
-    replicas = strategy.num_replicas_in_sync
-    for part in parts:
-        if len(part) % replicas:
-            raise ValueError(f"a batch part of {len(part)} does not split over {replicas} replicas")
-    slices = [np.split(np.asarray(part), replicas) for part in parts]
+    replicas, batch = strategy.num_replicas_in_sync, np.asarray(batch)
+    if len(batch) % replicas:
+        raise ValueError(f"a batch of {len(batch)} does not split over {replicas} replicas")
     return strategy.experimental_distribute_values_from_function(
-        lambda context: tf.concat([part[context.replica_id_in_sync_group] for part in slices], axis=0))
+        lambda context: tf.constant(batch[context.replica_id_in_sync_group::replicas]))
 
 
 def averaged_across_workers(strategy):
@@ -143,28 +140,36 @@ def averaged_across_workers(strategy):
             and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
 
 
-class Model(keras.Model):
-    """keras.Model, mended so that train_on_batch also runs on several machines.
+def prepare_for_strategy(strategy, *models):
+    """Let compiled models train with plain train_on_batch calls under a strategy of
+    several replicas (tf.distribute); with one replica nothing changes. Call it
+    in the strategy's scope, once, before the models' first step.
 
-    The discriminator and the stacked GAN are built as this class (a functional
-    model like any other: `Model(inputs, outputs)`). Under
-    MultiWorkerMirroredStrategy, Keras 3 averages a step's results (loss,
-    accuracies) across workers along axis 0, which a scalar does not have, and
-    fails with "Invalid reduction dimension 0" (tensorflow/tensorflow#72388).
-    Giving each result the shape [1] there lets that average run; it comes
-    back as a scalar. Everywhere else the step is exactly Keras' own.
+      * Keras builds a model's compiled losses and metrics from the first batch
+        it sees, and cannot read a batch already split over replicas, so each
+        model sees two plain images first (test_on_batch trains nothing and, in
+        inference mode, draws no random numbers).
+      * From then on each model's train_on_batch and test_on_batch hand every
+        replica its share of the batch (split_per_replica).
+      * Under MultiWorkerMirroredStrategy, Keras 3 averages a step's results
+        (loss, accuracies) across workers along axis 0, which a scalar does not
+        have, and fails with "Invalid reduction dimension 0"
+        (tensorflow/tensorflow#72388). Each result gets the shape [1] there, so
+        the average runs; it comes back as a scalar.
     """
-
-    def train_step(self, data):
-        return self._reducible(super().train_step(data))
-
-    def test_step(self, data):
-        return self._reducible(super().test_step(data))
-
-    def _reducible(self, logs):
-        if not averaged_across_workers(self.distribute_strategy):
-            return logs
-        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    if strategy.num_replicas_in_sync == 1:
+        return
+    for model in models:
+        if averaged_across_workers(strategy):
+            for name in ("train_step", "test_step"):
+                keras_step = getattr(model, name)
+                setattr(model, name, lambda data, keras_step=keras_step: {
+                    key: tf.reshape(value, [1]) for key, value in keras_step(data).items()})
+        model.test_on_batch(np.zeros((2,) + model.input_shape[1:], np.float32), np.zeros((2, 1), np.float32))
+        for name in ("train_on_batch", "test_on_batch"):
+            keras_call = getattr(model, name)
+            setattr(model, name, lambda x, y, keras_call=keras_call, **options: keras_call(
+                split_per_replica(strategy, x), split_per_replica(strategy, y), **options))
 
 
 def describe(strategy, precision, jit_compile):

@@ -92,6 +92,26 @@ def check_weights_file(path):
         raise CheckpointError(f"{path}: damaged weights file ({first_line})") from None
 
 
+def weights_in_current_layout(path, temporary_folder):
+    """`path`, or a copy of it in today's layout if it is a checkpoint from before 2026-11-27.
+
+    Keras names a nested model's place in a .weights.h5 file after its class.
+    The discriminator was a keras.Model subclass named Model then, so older
+    checkpoints keep it under "layers/model"; as a plain functional model it is
+    "layers/functional_1" now. The values are the same (tested).
+    """
+    import h5py
+
+    with h5py.File(path, "r") as file_object:
+        if "layers/model" not in file_object or "layers/functional_1" in file_object:
+            return path
+    copy = os.path.join(temporary_folder, WEIGHTS_FILE)
+    shutil.copyfile(path, copy)
+    with h5py.File(copy, "r+") as file_object:
+        file_object.move("layers/model", "layers/functional_1")
+    return copy
+
+
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as file_object:

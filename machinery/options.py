@@ -4,7 +4,7 @@ A run's config is its preset's options (presets.py) with the flags the user
 typed on top, checked here before anything is written. `train.py --resume`
 reads the config back from RUN_DIR/config.json; a typed option that
 contradicts it is refused, because a resumed run must stay the same run.
-runfiles.py uses these to start or resume a run.
+runs.py uses these to start or resume a run.
 """
 import argparse
 import json
@@ -22,9 +22,7 @@ STRATEGIES = ("none", "mirrored", "multi-worker")
 
 # The options that define a run, stored in config.json: a preset's (see
 # presets.py) plus the ones no preset sets.
-RUN_OPTIONS = dict(seed=0, classes=None, steps_per_epoch=None, data=None, preset=None,
-                   precision="auto")  # chosen for the machine when the run starts (devices.choose_precision)
-RUN_KEYS = list(CLASSIC) + list(RUN_OPTIONS)
+RUN_KEYS = list(CLASSIC) + ["preset"]  # config.json: the options of presets.CLASSIC, and the preset's name
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data", "precision"}  # and the precision, e.g. on another machine
 
@@ -72,6 +70,18 @@ def check_output_folder(flag, folder):
     if not os.path.isdir(parent):
         raise RunError(f"{flag} {folder}: the folder {parent} does not exist")
     check_writable_folder(flag, parent)
+
+
+def add_device_arguments(parser):
+    """train.py's flags for where a run trains (machinery/devices.py); they may change when resuming."""
+    parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                        help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
+                        "was measured 2x slower (default: auto)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="none",
+                        help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
+                        "(several machines, set TF_CONFIG; see README) (default: none)")
+    parser.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split "
+                        "the CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
 
 
 def real_images_per_step(config):
@@ -210,7 +220,7 @@ def new_config(args):
     given = given_options(args)
     name = given.get("preset") or DEFAULT_PRESET
     try:
-        config = dict(RUN_OPTIONS, **preset_options(name))
+        config = preset_options(name)
     except KeyError as error:
         raise RunError(f"--preset: {error.args[0]}") from None
     config.update(given, preset=name)

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-import checkpoint
+from machinery import checkpoint
 
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]

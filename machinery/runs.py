@@ -1,0 +1,182 @@
+"""The run directory: checking options, then starting or resuming a run.
+
+`train.py` calls `check_run(args)`, which refuses bad input and loads the data
+*before* anything is written (so a mistake never damages an earlier run), then
+`prepare_machine(plan, args)` (seeds, precision, devices) and, once train.py
+has built the networks, `open_run`, which either creates a new run directory
+or restores one from its newest intact checkpoint.
+`Run` holds everything the training loop changes; `Run.state()` is what a
+checkpoint saves, so the two stay in step.
+
+check_run needs no TensorFlow: it answers a mistake at once.
+"""
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+
+from machinery import checkpoint
+from defDATA import DataError, load_cifar10
+from features import check_feature_spec
+from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
+                               new_config, real_images_per_step, resume_config)
+
+MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
+
+
+def check_new_run_dir(run_dir, overwrite):
+    """Refuse to clobber an existing run, and make sure we can write here."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunError(f"--out {run_dir}: exists and is not a folder")
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        if not overwrite:
+            raise RunError(f"--out {run_dir}: already exists and is not empty "
+                           "(use --resume to continue it, or --overwrite to replace it)")
+        if not os.path.exists(os.path.join(run_dir, "config.json")):
+            raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
+                           "(no config.json)")
+        foreign = checkpoint.foreign_file(run_dir)
+        if foreign:  # --overwrite removes only what this project wrote
+            raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
+                           "(move it away, or choose another --out)")
+    # The only sure test of "can we write here" is to try, so create the folder
+    # and a probe file, then remove what we made: nothing is left if a later
+    # check fails.
+    created, folder = [], os.path.abspath(run_dir)  # folders the probe creates, deepest first
+    while not os.path.exists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    probe = os.path.join(run_dir, ".write-probe")
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with open(probe, "w") as file_object:
+            file_object.write("probe")
+        os.remove(probe)
+        free = shutil.disk_usage(run_dir).free
+    except OSError as error:
+        raise RunError(f"--out {run_dir}: not writable ({error.strerror})") from None
+    finally:
+        for folder in created:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+    if free < MIN_FREE_BYTES:
+        raise RunError(f"--out {run_dir}: only {free >> 20} MB free on that disk, "
+                       f"a run needs at least {MIN_FREE_BYTES >> 20} MB")
+
+
+def lock_run_dir(run_dir):
+    """Hold an exclusive lock on the run directory while training.
+
+    Two trainers writing one run directory would interleave their checkpoints.
+    The operating system drops the lock when the process ends, even on a kill.
+    """
+    try:
+        lock = open(os.path.join(run_dir, ".lock"), "w")
+    except OSError as error:
+        raise RunError(f"{run_dir}: cannot write in this run directory ({error.strerror})") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunError(f"{run_dir}: another train.py is training in this run directory right now") from None
+    return lock
+
+
+def load_images(config, dry_run):
+    try:
+        images, _ = load_cifar10(config["data"], classes=config["classes"])
+    except DataError as error:
+        raise RunError(str(error)) from None
+    if dry_run:
+        images = images[:256]
+    needed = real_images_per_step(config)  # every epoch must have at least one step
+    if needed > len(images):
+        flags = f"--batch-size {config['batch_size']}" + (f" with --d-steps {config['d_steps']}"
+                                                          if config["d_steps"] > 1 else "")
+        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {len(images)}")
+    return images
+
+
+def check_paths(args):
+    """Refuse empty paths (never "not given") and a --features file that cannot be a feature network."""
+    for flag in ("data", "out", "resume", "features"):
+        if getattr(args, flag) == "":
+            raise RunError(f"--{flag}: empty path")
+    if args.eval_every:
+        try:
+            check_feature_spec(args.features)
+        except ValueError as error:
+            raise RunError(str(error)) from None
+
+
+class Plan:
+    """What check_run decided: where, with which config, from which checkpoint."""
+
+    def __init__(self, run_dir, config, found, images, lock, chief_dir):
+        self.run_dir, self.config, self.found, self.images, self.lock = run_dir, config, found, images, lock
+        # The run directory the chief writes. A multi-worker helper writes into
+        # a private temporary folder instead (run_dir), removed at the end.
+        self.chief_dir, self.helper = chief_dir, run_dir != chief_dir
+
+
+def check_run(args):
+    """Validate everything and load the data; writes nothing. Returns a Plan."""
+    check_numbers(args)
+    check_paths(args)
+    if args.dry_run:
+        args.epochs, args.steps_per_epoch = 2, 2
+        args.batch_size = min(args.batch_size or 32, 32)
+        # A fresh folder in the system's temporary folder, created only once every check has passed.
+        args.out = args.out or os.path.join(tempfile.gettempdir(), f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}"
+                                                                    f"-{os.getpid()}")
+    lock, found = None, None
+    # Under --strategy multi-worker only the chief writes the run directory; the
+    # other workers train in step with it and write into a private temporary
+    # folder (the usual tf.distribute recipe), so they never race on files.
+    helper = args.strategy == "multi-worker" and not is_chief()
+    if args.resume:
+        config, run_dir = resume_config(args), args.resume
+        if not helper:
+            for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
+                if os.path.isdir(folder):
+                    check_writable_folder("--resume", folder)
+        lock = None if helper else lock_run_dir(run_dir)
+        found = checkpoint.find_latest_checkpoint(run_dir)
+        if found is None and checkpoint.list_checkpoints(run_dir):
+            raise RunError(f"--resume {run_dir}: no intact checkpoint in {run_dir}/checkpoints "
+                           "(the damaged ones are left as they are)")
+        if found is None:
+            print(f"{run_dir} has no checkpoint yet (it stopped before its first): "
+                  "starting it from its config.json, nothing is lost", flush=True)
+        elif args.epochs <= found[1]["epoch"]:
+            raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
+    else:
+        config, run_dir = new_config(args), args.out or "runs/cifar10"
+        if not helper:
+            check_new_run_dir(run_dir, args.overwrite)
+            if args.overwrite and os.path.isdir(run_dir):
+                lock_run_dir(run_dir).close()  # never delete a run that is training right now
+    chief_dir = run_dir
+    if helper:
+        run_dir = tempfile.mkdtemp(prefix="gan-worker-")
+    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock, chief_dir)
+
+
+def is_chief():
+    """True on the one worker that writes the run's files: the "chief" task, or
+    worker 0 of a cluster without one, or this process when there is no TF_CONFIG."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = config.get("task")
+    if not task:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task["type"] == "chief"
+    return task["type"] == "worker" and task["index"] == 0
+
+
+def resume_command(run_dir):
+    """The command that resumes run_dir, quoted so that it pastes safely into a shell."""
+    return f"python train.py --resume {shlex.quote(run_dir)}"

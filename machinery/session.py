@@ -1,0 +1,208 @@
+"""A training session: the Run that train.py's loop changes, started afresh or
+resumed from a checkpoint, saved, and stopped cleanly. A first reading can skip it.
+
+train.py calls `prepare_machine` (seeds, precision, devices), builds the
+networks itself, then `open_run`, which creates the run's files or restores
+its newest intact checkpoint into those networks. `Run.state()` is what a
+checkpoint saves, so the two stay in step.
+"""
+import json
+import os
+import resource
+import shutil
+import signal
+import tempfile
+
+import numpy as np
+
+from machinery import checkpoint
+from machinery.options import RunError, real_images_per_step
+from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
+from machinery.runs import lock_run_dir
+
+FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
+
+
+class Run:
+    """Everything the training loop reads and changes, in one place."""
+
+    def __init__(self, run_dir, config, generator, discriminator, gan, ema, fixed_noise, args,
+                 strategy=None, generate=None):
+        self.dir, self.config, self.fixed_noise = run_dir, config, fixed_noise
+        # The run directory to name to users (resume, samples): this one, except
+        # on a multi-worker helper, whose private folder is removed at the end.
+        self.chief_dir = run_dir
+        self.generator, self.discriminator, self.gan, self.ema = generator, discriminator, gan, ema
+        self.generate = generate  # noise -> images for D's step (defGAN.make_generate)
+        self.strategy = strategy
+        # What users get: the averaged generator when there is one (see ema.py).
+        self.sampler = ema.model if ema else generator
+        self.target_epochs, self.keep, self.checkpoint_every = args.epochs, args.keep, args.checkpoint_every
+        self.eval_every, self.evaluator, self.best_fd = args.eval_every, None, None
+        self.epoch = self.step = self.epoch_steps = 0  # finished epochs, total steps, steps into this epoch
+        self.epoch_sums, self.history = {}, []  # running sums of this epoch; one metrics row per epoch
+        self.window_sums, self.window_steps, self.curve = {}, 0, []  # the finer-grained loss curve
+
+    def record(self, stats):
+        """Add one step's statistics to the epoch's sums and to the loss curve."""
+        self.window_steps += 1
+        for key, value in stats.items():
+            self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+            self.window_sums[key] = self.window_sums.get(key, 0.0) + value
+        if self.window_steps == CURVE_EVERY:
+            point = {key: value / CURVE_EVERY for key, value in self.window_sums.items()}
+            self.curve.append(dict(point, step=self.step))
+            self.window_sums, self.window_steps = {}, 0
+
+    def steps_per_epoch(self, image_count):
+        full = image_count // real_images_per_step(self.config)
+        return min(full, self.config["steps_per_epoch"] or full)
+
+    def random_state_variables(self):
+        """The state of Keras' random layers (dropout masks). Weight files do not
+        hold it, so the checkpoint's state.json does: without it a resumed run
+        would draw different dropout masks than an uninterrupted one."""
+        return [v for v in self.gan.variables if "seed_generator_state" in v.path]
+
+    def state(self):
+        return {"epoch": self.epoch, "step": self.step, "epoch_steps": self.epoch_steps,
+                "epoch_sums": self.epoch_sums, "history": self.history, "config": self.config,
+                "window_sums": self.window_sums, "window_steps": self.window_steps, "curve": self.curve,
+                "best_fd": self.best_fd,
+                "random_state": [v.numpy().tolist() for v in self.random_state_variables()]}
+
+    def restore(self, state):
+        self.epoch, self.step, self.epoch_steps = state["epoch"], state["step"], state["epoch_steps"]
+        self.epoch_sums, self.history = state["epoch_sums"], state["history"]
+        self.window_sums, self.window_steps, self.curve = state["window_sums"], state["window_steps"], state["curve"]
+        self.best_fd = state.get("best_fd")  # absent in checkpoints of older versions
+        for variable, value in zip(self.random_state_variables(), state["random_state"]):
+            variable.assign(value)
+
+
+def remove_stale_temporaries(run_dir):
+    """Delete half-written files that a killed run left behind (never real files)."""
+    for folder, subfolders, names in os.walk(run_dir):
+        for name in [name for name in subfolders if name.startswith(".tmp-")]:
+            shutil.rmtree(os.path.join(folder, name))
+            subfolders.remove(name)
+        for name in [name for name in names if name.startswith(".tmp-")]:
+            os.remove(os.path.join(folder, name))
+
+
+def prepare_machine(plan, args):
+    """Seeds, precision, devices and XLA for the run, said in two lines: (strategy, jit_compile).
+    TensorFlow loads here."""
+    import keras
+    import tensorflow as tf
+
+    from machinery import devices
+
+    config = plan.config
+    # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
+    keras.utils.set_random_seed(config["seed"])
+    tf.config.experimental.enable_op_determinism()
+    # The run keeps the precision it started with (config.json), wherever it resumes, unless --precision is typed.
+    source = "--precision" if args.precision else "the run's config.json, as it started"
+    config["precision"], reason = devices.resolve_precision(config["precision"], source)
+    devices.set_precision(config["precision"])
+    strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
+    print(f"precision {config['precision']}: {reason}", flush=True)
+    print(devices.describe(strategy, config["precision"], jit_compile), flush=True)
+    if plan.helper:
+        print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
+              f"files go to the private folder {plan.run_dir}", flush=True)
+    return strategy, jit_compile
+
+
+def open_run(plan, args, networks, strategy, jit_compile):
+    """Create the run's files, or restore its newest checkpoint into `networks`
+    (generator, discriminator, gan, ema), and return the Run that the loop trains."""
+    import defGAN
+    from machinery import devices
+
+    run_dir, config, found = plan.run_dir, plan.config, plan.found
+    generator, discriminator, gan, ema = networks
+    with strategy.scope():
+        devices.prepare_for_strategy(strategy, discriminator, gan)  # nothing changes on one device
+        if found is not None:
+            defGAN.build_optimizer_state(discriminator, gan)
+    generate = defGAN.make_generate(generator, jit_compile)
+    if found is None:
+        if os.path.isdir(run_dir) and args.overwrite:
+            checkpoint.remove_project_files(run_dir)
+        os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
+        noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
+        fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
+        if not args.resume or args.precision:  # a run resumed before its first checkpoint keeps its config.json
+            checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
+        run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
+        run.lock, run.chief_dir = plan.lock or lock_run_dir(run_dir), plan.chief_dir
+        if not plan.helper:
+            print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
+        return run
+    path, state, fixed_noise = found
+    for damaged in checkpoint.list_checkpoints(run_dir):
+        if damaged > path:  # newer than the checkpoint chosen, so found damaged: never count or choose it again
+            checkpoint.set_aside(damaged)
+    remove_stale_temporaries(run_dir)
+    os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
+    try:
+        with tempfile.TemporaryDirectory() as temporary_folder:
+            gan.load_weights(checkpoint.weights_in_current_layout(os.path.join(path, checkpoint.WEIGHTS_FILE),
+                                                                  temporary_folder))
+        if ema:
+            ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
+    except (ValueError, KeyError, OSError) as error:  # e.g. config.json edited since the checkpoint was saved
+        raise RunError(f"{path}: its weights do not fit the networks {run_dir}/config.json describes "
+                       f"({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
+    run.restore(state)
+    run.lock, run.chief_dir = plan.lock, plan.chief_dir
+    if args.precision and not plan.helper:  # a precision typed on resuming is the run's from now on
+        checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
+    write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
+    print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
+    return run
+
+
+def save_everything(run):
+    """Checkpoint (all state) plus the latest weights at the top of the run dir; returns the checkpoint's path."""
+    ema_model = run.ema.model if run.ema else None
+    path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
+                                      ema_generator=ema_model)
+    files = [(run.generator, checkpoint.GENERATOR_WEIGHTS), (run.discriminator, checkpoint.DISCRIMINATOR_WEIGHTS)]
+    for network, name in files + ([(ema_model, checkpoint.EMA_WEIGHTS)] if ema_model else []):
+        checkpoint.atomic_save(os.path.join(run.dir, name), network.save_weights)
+    return path
+
+
+def save_plot(run):
+    checkpoint.atomic_save(os.path.join(run.dir, "losses.png"), lambda temporary: plot_losses(run, temporary))
+
+
+class StopFlag:
+    """Ctrl-C / SIGTERM once: finish the step, save, exit 0. Ctrl-C twice: exit at once.
+
+    Exiting at once is safe because every file is written atomically (see
+    checkpoint.py): at worst the unfinished epoch is lost.
+    """
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def handle(self, signum, frame):
+        if self.requested:
+            os._exit(130)
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
+            "(press Ctrl-C again to quit now)", flush=True)
+
+
+def peak_memory():
+    """Peak resident memory of this process, for the closing line ("MB")."""
+    return f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"  # Linux: KiB
+
+
