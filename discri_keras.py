@@ -46,7 +46,7 @@ class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
 
 
 def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectral_norm=False,
-                         loss="bce", augment="", image_shape=IMAGE_SHAPE):
+                         loss="bce", augment=""):
     """Return an uncompiled Keras model: [N, 32, 32, 3] in [-1, 1] -> [N, 1] score.
 
     `width` scales every layer's filter count (1.0 = the published network,
@@ -56,7 +56,7 @@ def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectra
         # The wrapper takes its layer's precision policy: the last layer's float32 must hold for its output too.
         return FrozenAwareSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
-    images = keras.Input(shape=image_shape, name="images")                       # 32x32x3
+    images = keras.Input(shape=IMAGE_SHAPE, name="images")                       # 32x32x3
     x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3
     if architecture == "classic":
         x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(64, width), 3, padding="same"))(x))   # 32x32x64

@@ -48,6 +48,17 @@ def save_grid(images, path, columns):
     matplotlib.image.imsave(path, grid)
 
 
+def draw(generator, noise, batch_size=256):
+    """Images in [-1, 1] for a batch of noise: the one way this project runs a trained generator.
+
+    A plain call with training=False: dropout is off and batch norm uses its
+    moving averages. (Under tf.distribute, predict() would return one set of
+    images per replica; a plain call returns one.)
+    """
+    return np.concatenate([np.asarray(generator(noise[start:start + batch_size], training=False))
+                           for start in range(0, len(noise), batch_size)])
+
+
 def check_run_dir(run_dir, weights_name=None, use_ema=True):
     """A run's checked config and the weights file to use: (config, weights file name). No TensorFlow needed.
 
@@ -138,8 +149,7 @@ def main(argv=None):
         noise = interpolation_noise(latent_dim, args.rows, args.cols, rng)
     else:
         noise = rng.standard_normal((args.rows * args.cols, latent_dim)).astype(np.float32)
-    # training=False: layers such as dropout or batch norm behave as at test time.
-    images = generator.predict(noise, batch_size=256, verbose=0)
+    images = draw(generator, noise)
     save_grid(images, out, args.cols)
     print(f"wrote {out} ({args.rows}x{args.cols} images, seed {args.seed}, weights {weights_name})")
     if args.individual:

@@ -44,7 +44,7 @@ from machinery import runs, session
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
 from machinery.options import PRECISIONS, ArgumentParser, add_device_arguments, one_line
 from evaluate import EvalError, TrainingEvaluator
-from samples import save_grid
+from samples import draw, save_grid
 
 NAN_EXIT_CODE = 3
 
@@ -220,7 +220,7 @@ def end_of_epoch(run, seconds, timed_steps):
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
-    images = run.sampler(run.fixed_noise, training=False).numpy()  # a plain call works under any strategy
+    images = draw(run.sampler, run.fixed_noise)
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
     for warning in progress.training_warnings(row, images):
         log(f"  warning: {warning}")

@@ -183,7 +183,7 @@ def main():
               else np.random.default_rng(0).integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8))
     precision, reason = devices.resolve_precision(args.precision, "--precision")
     jit_compile = devices.use_jit(args.jit_compile)
-    print(f"precision {precision}: {reason}; {devices.describe(tf.distribute.get_strategy(), precision, jit_compile)}")
+    print(f"precision {precision}: {reason}; {devices.summary(tf.distribute.get_strategy(), precision, jit_compile)}")
     peaks = peak_gflops()
     for name, rate in peaks.items():
         print(f"peak {name}: {rate:.1f} GFLOP/s")

@@ -9,7 +9,8 @@ A checkpoint is one folder `RUN_DIR/checkpoints/step-NNNNNNNN/` holding
   * `state.weights.h5`  the stacked GAN's weights in Keras' own format. Saving
                         the stacked model saves the generator, the
                         discriminator *and both optimizers' state* together;
-  * `ema_generator.weights.h5`  the generator's moving average (--ema only);
+  * `generator.ema.weights.h5`  the generator's moving average (--ema only),
+                        named as at the top of the run directory;
   * `fixed_noise.npy`   the noise behind the progress grids;
   * `state.json`        epoch, step, seed, config, the metrics history so far,
                         a SHA-256 of each file above and one of its own content.
@@ -34,7 +35,7 @@ EMA_WEIGHTS = "generator.ema.weights.h5"    # the moving average of the generato
 BEST_WEIGHTS = "generator.best.weights.h5"  # the best-scoring generator (--eval-every)
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_FILE, NOISE_FILE, STATE_FILE = "state.weights.h5", "fixed_noise.npy", "state.json"
-EMA_FILE = "ema_generator.weights.h5"  # only in runs with --ema
+OLD_EMA_FILE = "ema_generator.weights.h5"  # EMA_WEIGHTS, in checkpoints written before 2026-11-27
 STATE_CHECKSUM = "state_sha256"  # state.json's checksum of its own other entries
 # What state.json must hold, and of which JSON types, to be used at all.
 STATE_TYPES = {"epoch": int, "step": int, "epoch_steps": int, "epoch_sums": dict, "history": list,
@@ -126,7 +127,8 @@ def file_sha256(path):
 PROJECT_FILES = re.compile(
     r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|\.lock"
     r"|(generator|discriminator|generator\.ema|generator\.best)\.weights\.h5|progress/epoch_\d+\.png"
-    r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|ema_generator\.weights\.h5|fixed_noise\.npy"
+    r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|(ema_generator|generator\.ema)\.weights\.h5"
+    r"|fixed_noise\.npy"
     r"|state\.json)|(.+/)?\.tmp-[^/]+(/[^/]+)?)")  # the last: half-written files of a killed run
 PROJECT_FOLDERS = re.compile(r"progress|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
 
@@ -204,8 +206,8 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None
         np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
         names = [WEIGHTS_FILE, NOISE_FILE]
         if ema_generator is not None:
-            ema_generator.save_weights(os.path.join(staging, EMA_FILE))
-            names.append(EMA_FILE)
+            ema_generator.save_weights(os.path.join(staging, EMA_WEIGHTS))
+            names.append(EMA_WEIGHTS)
         state = dict(state, sha256={name: file_sha256(os.path.join(staging, name)) for name in names})
         state[STATE_CHECKSUM] = state_checksum(state)
         with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as file_object:
@@ -241,8 +243,13 @@ def check_state(state, path):
     if os.path.basename(path) != checkpoint_name(state["step"]):
         raise CheckpointError(f"{path}: {STATE_FILE} is for step {state['step']}, not this folder's")
     if not {WEIGHTS_FILE, NOISE_FILE} <= set(state["sha256"]) or not set(state["sha256"]) <= {
-            WEIGHTS_FILE, NOISE_FILE, EMA_FILE}:
+            WEIGHTS_FILE, NOISE_FILE, EMA_WEIGHTS, OLD_EMA_FILE}:
         raise CheckpointError(f"{path}: {STATE_FILE} lists the wrong files")
+
+
+def ema_file(state):
+    """The name of a checkpoint's EMA weights file, as its state.json lists it (None without --ema)."""
+    return next((name for name in state["sha256"] if name in (EMA_WEIGHTS, OLD_EMA_FILE)), None)
 
 
 def is_intact(path):

@@ -172,7 +172,7 @@ def prepare_for_strategy(strategy, *models):
                 split_per_replica(strategy, x), split_per_replica(strategy, y), **options))
 
 
-def describe(strategy, precision, jit_compile):
+def summary(strategy, precision, jit_compile):
     """One line for the start of training: devices, replicas, precision, XLA."""
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     where = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"

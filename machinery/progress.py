@@ -71,7 +71,7 @@ def plot_losses(run, path):
     figure, axes = plt.subplots(3 if scored else 2, 1, figsize=(7, 8 if scored else 6), sharex=True)
     for key in ("d_loss_real", "d_loss_fake", "g_loss"):
         axes[0].plot(steps, [point[key] for point in points], label=key)
-    axes[0].set_ylabel("loss (binary cross-entropy)")
+    axes[0].set_ylabel(f"loss (--loss {run.config['loss']}, losses.py)")
     axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if run.curve else "epoch averages")
     for key in ("d_acc_real", "d_acc_fake"):
         axes[1].plot(steps, [point[key] for point in points], label=key)

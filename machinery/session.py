@@ -108,7 +108,7 @@ def prepare_machine(plan, args):
     devices.set_precision(config["precision"])
     strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
     print(f"precision {config['precision']}: {reason}", flush=True)
-    print(devices.describe(strategy, config["precision"], jit_compile), flush=True)
+    print(devices.summary(strategy, config["precision"], jit_compile), flush=True)
     if plan.helper:
         print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
               f"files go to the private folder {plan.run_dir}", flush=True)
@@ -152,7 +152,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
             gan.load_weights(checkpoint.weights_in_current_layout(os.path.join(path, checkpoint.WEIGHTS_FILE),
                                                                   temporary_folder))
         if ema:
-            ema.model.load_weights(os.path.join(path, checkpoint.EMA_FILE))
+            ema.model.load_weights(os.path.join(path, checkpoint.ema_file(state)))
     except (ValueError, KeyError, OSError) as error:  # e.g. config.json edited since the checkpoint was saved
         raise RunError(f"{path}: its weights do not fit the networks {run_dir}/config.json describes "
                        f"({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None

@@ -46,7 +46,7 @@ def damaged_copy(run_dir, tmp_path, relative, damage):
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
-@pytest.mark.parametrize("name", ["state.weights.h5", "ema_generator.weights.h5", "fixed_noise.npy", "state.json"])
+@pytest.mark.parametrize("name", ["state.weights.h5", "generator.ema.weights.h5", "fixed_noise.npy", "state.json"])
 def test_a_damaged_checkpoint_file_falls_back_to_the_older_checkpoint(two_checkpoints, tmp_path, name, damage):
     copy = damaged_copy(two_checkpoints, tmp_path, f"checkpoints/step-00000002/{name}", damage)
     warnings = []
@@ -154,7 +154,8 @@ def test_no_network_for_inception_weights_is_one_line(two_checkpoints, tmp_path)
 
 def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_archive, tmp_path):
     """Checkpoints written before 2026-11-27 keep the discriminator under "layers/model" (then a keras.Model
-    subclass); they resume to the very weights a checkpoint of today's layout gives."""
+    subclass) and name the EMA file ema_generator.weights.h5; they resume to the very weights a checkpoint
+    of today's layout gives."""
     import h5py
     from machinery.checkpoint import file_sha256, state_checksum
     from conftest import weights_of
@@ -168,6 +169,8 @@ def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_
     with open(os.path.join(folder, "state.json")) as file_object:
         state = json.load(file_object)
     state["sha256"]["state.weights.h5"] = file_sha256(os.path.join(folder, "state.weights.h5"))
+    os.rename(os.path.join(folder, "generator.ema.weights.h5"), os.path.join(folder, "ema_generator.weights.h5"))
+    state["sha256"]["ema_generator.weights.h5"] = state["sha256"].pop("generator.ema.weights.h5")
     state["state_sha256"] = state_checksum(state)
     with open(os.path.join(folder, "state.json"), "w") as file_object:
         json.dump(state, file_object)

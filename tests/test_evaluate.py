@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_script
-from metrics import FeatureStatistics, frechet_distance, inception_score, kernel_inception_distance
+from scores import IS_SPLITS, FeatureStatistics, InceptionScoreSums, frechet_distance, kernel_inception_distance
 
 MOBILENET = os.path.join(ROOT, "..", "shared", "models", "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite")
 
@@ -71,6 +71,12 @@ def test_kid_is_zero_for_one_distribution_and_positive_for_two():
     assert different_mean > 10 * different_std and different_mean > 0.5
 
 
+def inception_score(probabilities):
+    sums = InceptionScoreSums(len(probabilities), IS_SPLITS)
+    sums.add(probabilities)
+    return sums.score()
+
+
 def test_inception_score_limits():
     identical = np.tile([0.2, 0.3, 0.5], (100, 1))
     assert inception_score(identical) == pytest.approx((1.0, 0.0), abs=1e-9)
@@ -80,16 +86,16 @@ def test_inception_score_limits():
 
 @pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
 def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
-    from evaluate import describe, pick_real, real_batches
+    from evaluate import feature_statistics, pick_real, real_batches
     from features import load_feature_network
     network = load_feature_network(MOBILENET)
     train, test = pick_real(real_archive, "train", 48, 0), pick_real(real_archive, "test", 48, 0)
     noise = np.random.default_rng(0).uniform(-1, 1, (48, 32, 32, 3)).astype(np.float32)
     # 48 images cannot fill a 1024-d covariance, but they do rank real against noise.
-    train_stats = describe(real_batches(train, 16), network, 48, full_rank=False)
+    train_stats = feature_statistics(real_batches(train, 16), network, 48, full_rank=False)
     assert len(train_stats.mean) == 1024
-    test_stats = describe(real_batches(test, 16), network, 48, full_rank=False)
-    noise_stats = describe([noise[:24], noise[24:]], network, 48, full_rank=False)
+    test_stats = feature_statistics(real_batches(test, 16), network, 48, full_rank=False)
+    noise_stats = feature_statistics([noise[:24], noise[24:]], network, 48, full_rank=False)
     real_fd = frechet_distance(test_stats.mean, test_stats.covariance, train_stats.mean, train_stats.covariance)
     noise_fd = frechet_distance(noise_stats.mean, noise_stats.covariance, train_stats.mean, train_stats.covariance)
     assert 0 < real_fd < noise_fd / 2

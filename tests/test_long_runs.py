@@ -23,7 +23,7 @@ STEPS = ["--steps-per-epoch", "4", "--ema", "0.9", "--augment", "translation,cut
 def latest_state_weights(run_dir):
     """Every array of the newest checkpoint: the stacked GAN's and the EMA generator's."""
     folder = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))[-1]
-    arrays = {"ema/" + name: value for name, value in weights_of(folder + "/ema_generator.weights.h5").items()}
+    arrays = {"ema/" + name: value for name, value in weights_of(folder + "/generator.ema.weights.h5").items()}
     return dict(arrays, **weights_of(folder + "/state.weights.h5"))
 
 

@@ -200,3 +200,18 @@ def test_preset_then_flags_and_no_ema_sampling(real_archive, tmp_path):
     images = {name: keras.utils.load_img(path) for name, path in paths.items()}
     assert np.array_equal(np.array(images["ema"]), np.array(images["ema_again"]))  # augmentation is off
     assert not np.array_equal(np.array(images["ema"]), np.array(images["live"]))
+
+
+@pytest.mark.parametrize("architecture", ["classic", "standard"])
+@pytest.mark.parametrize("width, latent_dim", [(0.5, 100), (1.0, 128), (2.0, 16)])
+def test_memory_estimate_counts_the_parameters_of_the_built_networks(architecture, width, latent_dim):
+    """machinery/options.py refuses sizes that cannot fit before building anything, from NETWORK_SIZES:
+    its parameter count must be that of the networks train.py would build (within 2%, the biases)."""
+    from machinery.options import NETWORK_SIZES
+    from presets import CLASSIC
+
+    generator, discriminator = build_models(dict(CLASSIC, architecture=architecture, width=width,
+                                                 latent_dim=latent_dim))
+    dense_outputs, squared, _ = NETWORK_SIZES[architecture]
+    estimate = latent_dim * dense_outputs * width + squared * width ** 2
+    assert estimate == pytest.approx(generator.count_params() + discriminator.count_params(), rel=0.02)

@@ -109,9 +109,3 @@ class InceptionScoreSums:
         scores = np.exp(kl)
         return float(scores.mean()), float(scores.std())
 
-
-def inception_score(probabilities, splits=IS_SPLITS):
-    """The Inception Score of a whole array of class probabilities: (mean, std)."""
-    sums = InceptionScoreSums(len(probabilities), splits)
-    sums.add(probabilities)
-    return sums.score()
