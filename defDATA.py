@@ -10,21 +10,21 @@ Two ways to get the images:
     extracted `cifar-10-batches-py/` folder, for machines without internet.
 
 The batch files inside the archive are Python pickles. Unpickling can run
-arbitrary code, so we use a restricted unpickler that admits only the numpy
-globals a CIFAR-10 batch needs and refuses everything else.
+arbitrary code, so they are read by machinery/safe_pickle.py, which builds
+plain integer arrays and refuses everything else.
 
 Reading the files needs only numpy. TensorFlow, which takes seconds to start,
 is imported inside the functions that build tensors, so the scripts can check
 their inputs (this data included) and answer a mistake at once.
 """
 import os
-import pickle
 import re
 import tarfile
 import zlib
 
 import numpy as np
 
+from machinery import safe_pickle
 from machinery.downloads import DownloadError, download
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -55,85 +55,6 @@ def unscale_images(images):
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-# ---------------------------------------------------------------------------
-# Safe loading of the pickled batch files.
-#
-# Unpickling calls whatever functions the file names, so a tampered file could
-# run code, or (through numpy's own array-rebuilding functions with crafted
-# arguments) make numpy read memory it does not own. So numpy never sees the
-# file's arguments: the unpickler hands back *requests* (which dtype, which
-# shape, which bytes), and we build plain arrays from them ourselves, only of
-# the dtypes a CIFAR-10 batch can hold, after checking every size.
-# ---------------------------------------------------------------------------
-# The dtypes a CIFAR-10 batch uses: uint8 pixels; integer labels when stored as
-# an array. Never an object dtype: its bytes would be read as memory addresses.
-PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"}
-
-
-class _Refused(pickle.UnpicklingError):
-    """The pickle asks for something a CIFAR-10 batch never holds."""
-
-
-class _DtypeRequest:
-    """What a pickle asks numpy.dtype(...) for; becomes a real dtype only if it is a plain one."""
-
-    def __init__(self, code, align=False, copy=False):
-        self.code, self.state = code, None
-
-    def __setstate__(self, state):  # the byte order and flags numpy would apply: checked in dtype()
-        self.state = state
-
-    def dtype(self):
-        code = self.code.decode("latin-1") if isinstance(self.code, bytes) else self.code
-        if not isinstance(code, str) or code not in PLAIN_DTYPES:
-            raise _Refused(f"refusing array dtype {code!r} (only plain integers)")
-        dtype = np.dtype(code)
-        byte_order = self.state[1] if isinstance(self.state, tuple) and len(self.state) > 1 else "|"
-        if byte_order not in ("|", "<", ">", "="):
-            raise _Refused(f"refusing array byte order {byte_order!r}")
-        return dtype.newbyteorder(">") if byte_order == ">" else dtype
-
-
-class _ArrayRequest:
-    """What a pickle asks numpy's array-rebuilding function for (shape, dtype, raw bytes)."""
-
-    def __init__(self, cls=None, shape=None, typecode=None):
-        self.state = None
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def array(self):
-        try:
-            _, shape, dtype_request, fortran_order, raw = self.state
-            shape = tuple(int(size) for size in shape)
-            dtype = dtype_request.dtype()
-        except (TypeError, ValueError, AttributeError):
-            raise pickle.UnpicklingError("malformed numpy array") from None
-        if not isinstance(raw, bytes) or any(size < 0 for size in shape) \
-                or len(raw) != int(np.prod(shape)) * dtype.itemsize:
-            raise pickle.UnpicklingError(f"numpy array of shape {shape} does not match its {len(raw)} bytes")
-        order = "F" if fortran_order else "C"
-        return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order).astype(dtype.newbyteorder("="))
-
-
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"): _ArrayRequest,  # only ever the class argument of _reconstruct
-    ("numpy", "dtype"): _DtypeRequest,
-    ("numpy.core.multiarray", "_reconstruct"): _ArrayRequest,  # official files (numpy 1.x)
-    ("numpy._core.multiarray", "_reconstruct"): _ArrayRequest,  # numpy >= 2
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that can describe numpy arrays and nothing else."""
-
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return _ALLOWED_GLOBALS[(module, name)]
-        raise _Refused(f"refusing to load global {module}.{name}")
-
-
 def _checked_labels(labels, count, where):
     """A batch's labels as int64, if they are a list or 1-D integer array of `count` values in 0-9."""
     if isinstance(labels, np.ndarray):
@@ -152,10 +73,8 @@ def _checked_labels(labels, count, where):
 def _read_batch(file_object, where):
     """Unpickle one CIFAR-10 batch and return (images NHWC uint8, labels int64)."""
     try:
-        batch = _NumpyOnlyUnpickler(file_object, encoding="bytes").load()
-        if isinstance(batch, dict):  # the arrays the file asked for, now that their requests are checked
-            batch = {key: value.array() if isinstance(value, _ArrayRequest) else value for key, value in batch.items()}
-    except _Refused as error:
+        batch = safe_pickle.load(file_object)  # plain integer arrays only: machinery/safe_pickle.py
+    except safe_pickle.Refused as error:
         raise DataError(f"{where}: not a safe CIFAR-10 batch ({error})") from None
     except Exception as error:  # EOFError, UnpicklingError, zlib.error, ... from damaged files
         raise DataError(f"{where}: damaged or truncated batch file ({type(error).__name__}: {error})") from None

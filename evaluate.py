@@ -148,7 +148,8 @@ class TrainingEvaluator:
 
     def __call__(self, generator, seed):
         # The same noise every time, so scores of different epochs compare fairly.
-        stats = feature_statistics(generated_batches(generator, self.samples, self.batch_size, seed), self.network, self.samples)
+        batches = generated_batches(generator, self.samples, self.batch_size, seed)
+        stats = feature_statistics(batches, self.network, self.samples)
         return frechet_distance(stats.mean, stats.covariance, self.reference["mean"], self.reference["covariance"])
 
 
