@@ -9,7 +9,7 @@ G never sees a real image. It learns only through D's gradients, which is why
 we stack the two: `gan(noise) = D(G(noise))`. Training this stacked model with
 the label "real" (1) for generated images pushes G's weights towards images
 D believes are real, *provided D's own weights stay fixed during that step*.
-Freezing D correctly is the classic trap; `train_generator_step` explains it.
+Freezing D correctly is the classic trap; the two step functions below explain it.
 
 `build_models(config)` is the one place that turns a run's config (written to
 `config.json` by `train.py`) into networks, so `samples.py` rebuilds exactly
@@ -67,7 +67,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def adam(config, learning_rate):
     """Adam as DCGAN set it: beta_1 0.5 (the default 0.9 keeps too much momentum
-    for a target that moves every step). Hinge/SNGAN presets use 0.0 and 0.9."""
+    for a target that moves every step). The sngan preset uses 0.0 and 0.9."""
     warmup = config["warmup_steps"]
     schedule = LinearWarmup(learning_rate, warmup) if warmup else learning_rate
     return keras.optimizers.Adam(schedule, beta_1=config["beta1"], beta_2=config["beta2"])
@@ -76,7 +76,7 @@ def adam(config, learning_rate):
 def define_gan(generator, discriminator, config, jit_compile=False):
     """Compile D on its own, then build and compile the stacked model D(G(z)).
 
-    `config` is a full run config (presets.CLASSIC and the typed flags): the
+    `config` is a full run config (a preset and the typed flags): the
     training defaults live there, not here.
 
     Each model gets its own optimizer, because each updates different weights,

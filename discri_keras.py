@@ -2,7 +2,7 @@
 
 Two architectures (`--architecture`):
   classic   the DCGAN-style network of the widely copied Keras CIFAR-10
-            tutorial: strided 3x3 convolutions 64-128-128-256 instead of
+            tutorial: 3x3 convolutions 64-128-128-256, the last three strided, instead of
             pooling (the network learns its own downsampling), LeakyReLU 0.2,
             dropout before the last layer.
   standard  the "standard CNN" of the SNGAN paper (Miyato et al. 2018, table 3):

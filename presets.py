@@ -1,11 +1,11 @@
 """Every option that defines a run, its default, and named presets of them.
 
-CLASSIC below is the one table of defaults: the widely copied Keras
-tutorial's values, kept as the reference every other preset is measured
-against (README, "Results"; benchmarks/quality.py). A preset changes some of
-them (`python train.py --preset NAME`); a flag typed on the command line
-changes any, and train.py's help quotes this table. DEFAULT_PRESET is the one
-that measured best at an equal 30-minute CPU budget.
+CLASSIC below is the one table of every option, with the widely copied Keras
+tutorial's values: the reference every other preset is measured against
+(docs/results.md; benchmarks/quality.py). Each preset is CLASSIC with a few
+values changed (`python train.py --preset NAME`); a flag typed on the command
+line changes any. DEFAULT_PRESET, the one a run uses unless told otherwise,
+measured best at an equal 30-minute CPU budget; train.py's help quotes both.
 
 This module imports nothing else: train.py checks a command line against it
 before TensorFlow loads, so a typo is answered at once.
@@ -45,8 +45,6 @@ CLASSIC = {
     "data": None,             # CIFAR-10 archive or folder; None = the official archive, downloaded once
     "precision": "auto",      # float32 | bfloat16 | float16, or auto: chosen for the machine (devices.py)
 }
-# The part of a run's options that rebuilds its networks.
-MODEL_KEYS = ("architecture", "latent_dim", "width", "dropout", "batch_norm", "spectral_norm", "loss", "augment")
 
 PRESETS = {
     "classic": CLASSIC,
@@ -61,7 +59,7 @@ PRESETS = {
     # of the arithmetic, so 30 minutes bought 5.6x classic's updates. The average
     # of the generator's recent weights smooths out the noise of those small,
     # fast steps (no batch norm here: with it, in `dcgan-ema`, the average
-    # scored worse than the live weights; README, "dcgan-ema lost").
+    # scored worse than the live weights; docs/results.md, "dcgan-ema lost").
     "small-ema": dict(CLASSIC, width=0.5, batch_size=64, ema=0.999),
     # SNGAN's CIFAR-10 recipe (Miyato et al. 2018): standard CNN pair, spectral
     # norm, hinge loss, Adam 2e-4 with beta1 0 / beta2 0.9; plus weight averaging.

@@ -51,8 +51,8 @@ def save_grid(images, path, columns):
 def draw(generator, noise, batch_size=256):
     """Images in [-1, 1] for a batch of noise: the one way this project runs a trained generator.
 
-    A plain call with training=False: dropout is off and batch norm uses its
-    moving averages. (Under tf.distribute, predict() would return one set of
+    A plain call with training=False: batch norm (--batch-norm) uses its
+    moving averages, not the batch's statistics. (Under tf.distribute, predict() would return one set of
     images per replica; a plain call returns one.)
     """
     return np.concatenate([np.asarray(generator(noise[start:start + batch_size], training=False))

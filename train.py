@@ -11,17 +11,19 @@ Every epoch writes into the run directory:
   losses.png               the loss and accuracy curves
   generator.weights.h5, discriminator.weights.h5   the latest weights
   config.json              what rebuilds the models (read by samples.py)
-  checkpoints/step-N/      everything needed to resume (machinery/checkpoint.py)
+  generator.ema.weights.h5 their moving average (--ema), what samples.py draws from
+  checkpoints/step-NNNNNNNN/  everything needed to resume (machinery/checkpoint.py)
 
 What is trained, and how, comes from a preset (presets.py; the default is
 the best measured) with any flag on top: losses, normalization, augmentation,
 weight averaging, learning rates (see README, "Options"). Where it runs:
 precision, XLA and tf.distribute (machinery/devices.py). The run folder's
-bookkeeping (checking options, checkpoints, resuming) is machinery/runs.py,
-called in one line each.
+bookkeeping is machinery/runs.py (checking options and paths) and
+machinery/session.py (starting, resuming, saving, stopping), called in one
+line each.
 
 Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
-command and exits 0; `python train.py --resume RUN_DIR` continues exactly.
+command and exits 0; `python train.py --resume RUN_DIR --epochs N` continues exactly.
 """
 import argparse
 import os
@@ -42,7 +44,7 @@ from machinery import checkpoint
 from machinery import progress
 from machinery import runs, session
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
-from machinery.options import PRECISIONS, ArgumentParser, add_device_arguments, one_line
+from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from evaluate import EvalError, TrainingEvaluator
 from samples import draw, save_grid
 
@@ -59,13 +61,13 @@ def parse_args(argv=None):
                    "with the default preset)")
     # Options that define the run. None means "not given": the preset fills it
     # in, and --resume can tell a deliberate change from a default. Their
-    # defaults live in one table, presets.CLASSIC, which the help quotes.
+    # values come from one table, presets.py, which the help quotes.
     p.add_argument("--preset", help=f"named configuration, see presets.py: {', '.join(PRESETS)}; "
                    f"flags below override it (default: {DEFAULT_PRESET}, the best measured)")
     p.add_argument("--steps-per-epoch", type=int,
                    help="cut each epoch to this many steps (default: the whole data set)")
-    p.add_argument("--batch-size", type=int, help="images per step: D sees half real, half generated; "
-                   f"G trains on a full batch {preset_default('batch_size')}")
+    p.add_argument("--batch-size", type=int, help="images per update: each D update sees half real, half "
+                   f"generated images; G trains on a full batch {preset_default('batch_size')}")
     p.add_argument("--architecture", choices=ARCHITECTURES,
                    help=f"network pair: the Keras tutorial's, or SNGAN's standard CNN {preset_default('architecture')}")
     p.add_argument("--latent-dim", type=int, help=f"size of the noise vector {preset_default('latent_dim')}")
@@ -119,8 +121,8 @@ def parse_args(argv=None):
 
 
 def preset_default(key):
-    """How a run option's help states its default: the preset's value, quoted from the table of defaults."""
-    return f"(default: from the preset; classic: {CLASSIC[key]!r})"
+    """How a run option's help states its default: the preset's value, quoted from presets.py."""
+    return f"(default: from the preset; {DEFAULT_PRESET}: {PRESETS[DEFAULT_PRESET][key]!r}, classic: {CLASSIC[key]!r})"
 
 
 def log(message):
@@ -158,9 +160,9 @@ def build_networks(config, strategy, jit_compile):
     return generator, discriminator, gan, ema
 
 
-def start(plan, args):
-    """The machine, the networks, the run's files: the Run that the loop trains. TensorFlow loads here."""
-    strategy, jit_compile = session.prepare_machine(plan, args)  # seeds, precision, devices (machinery/devices.py)
+def start(plan, args, strategy, jit_compile):
+    """Seeds, precision, the networks, the run's files: the Run that the loop trains."""
+    session.prepare_run(plan, args, strategy, jit_compile)  # the same seed gives the same run (machinery/session.py)
     networks = build_networks(plan.config, strategy, jit_compile)
     return session.open_run(plan, args, networks, strategy, jit_compile)  # a new run's files, or its checkpoint
 
@@ -240,7 +242,7 @@ def train(run, images, stop):
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        dataset = make_dataset(images, runs.real_images_per_step(run.config), run.config["seed"],
+        dataset = make_dataset(images, real_images_per_step(run.config), run.config["seed"],
                                epoch=run.epoch, flip=run.config["flip"], skip_batches=done_before)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
@@ -276,9 +278,10 @@ def main(argv=None):
         plan = runs.check_run(args)  # refuses bad input before anything is written, and before TensorFlow loads
         if stop.requested:  # Ctrl-C while the data was loading
             sys.exit("stopped before the run started; nothing was written")
+        strategy, jit_compile = session.prepare_devices(args)  # TensorFlow loads here
         evaluator = make_evaluator(args, plan.config)
-        run = start(plan, args)
-    except (runs.RunError, EvalError) as error:
+        run = start(plan, args, strategy, jit_compile)
+    except (RunError, EvalError) as error:
         sys.exit(f"error: {one_line(error)}")
     if stop.requested:  # Ctrl-C while starting: the run folder holds its config, and no training was lost
         log(f"stopped before the first step; resume with: {runs.resume_command(run.chief_dir)} "
@@ -297,7 +300,8 @@ def main(argv=None):
                  f"{runs.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
     except OSError as error:  # e.g. the disk filled up: every file written so far is complete
         sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                 f"checkpoint is intact. Free some space, then: {runs.resume_command(run.chief_dir)}")
+                 f"checkpoint is intact. Free some space, then: {runs.resume_command(run.chief_dir)} "
+                 f"--epochs {run.target_epochs}")
     finally:
         if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
             shutil.rmtree(run.dir, ignore_errors=True)

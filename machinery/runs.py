@@ -1,14 +1,9 @@
 """The run directory: checking options, then starting or resuming a run.
 
 `train.py` calls `check_run(args)`, which refuses bad input and loads the data
-*before* anything is written (so a mistake never damages an earlier run), then
-`prepare_machine(plan, args)` (seeds, precision, devices) and, once train.py
-has built the networks, `open_run`, which either creates a new run directory
-or restores one from its newest intact checkpoint.
-`Run` holds everything the training loop changes; `Run.state()` is what a
-checkpoint saves, so the two stay in step.
-
-check_run needs no TensorFlow: it answers a mistake at once.
+*before* anything is written (so a mistake never damages an earlier run), and
+needs no TensorFlow, so it answers a mistake at once. Starting, resuming and
+saving the run are machinery/session.py.
 """
 import fcntl
 import json

@@ -1,8 +1,8 @@
 """A training session: the Run that train.py's loop changes, started afresh or
 resumed from a checkpoint, saved, and stopped cleanly. A first reading can skip it.
 
-train.py calls `prepare_machine` (seeds, precision, devices), builds the
-networks itself, then `open_run`, which creates the run's files or restores
+train.py calls `prepare_devices` and `prepare_run` (strategy, seeds,
+precision), builds the networks itself, then `open_run`, which creates the run's files or restores
 its newest intact checkpoint into those networks. `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
@@ -90,9 +90,16 @@ def remove_stale_temporaries(run_dir):
             os.remove(os.path.join(folder, name))
 
 
-def prepare_machine(plan, args):
-    """Seeds, precision, devices and XLA for the run, said in two lines: (strategy, jit_compile).
-    TensorFlow loads here."""
+def prepare_devices(args):
+    """The tf.distribute strategy and whether to use XLA: (strategy, jit_compile). TensorFlow loads here,
+    and the strategy comes first: splitting a CPU into replicas must happen before anything runs."""
+    from machinery import devices
+
+    return devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
+
+
+def prepare_run(plan, args, strategy, jit_compile):
+    """Seeds and precision for the run, and two lines saying where and how it trains."""
     import keras
     import tensorflow as tf
 
@@ -106,13 +113,11 @@ def prepare_machine(plan, args):
     source = "--precision" if args.precision else "the run's config.json, as it started"
     config["precision"], reason = devices.resolve_precision(config["precision"], source)
     devices.set_precision(config["precision"])
-    strategy, jit_compile = devices.make_strategy(args.strategy, args.cpu_replicas), devices.use_jit(args.jit_compile)
     print(f"precision {config['precision']}: {reason}", flush=True)
     print(devices.summary(strategy, config["precision"], jit_compile), flush=True)
     if plan.helper:
         print(f"helper worker: trains in step with the chief, which writes {plan.chief_dir}; this worker's "
               f"files go to the private folder {plan.run_dir}", flush=True)
-    return strategy, jit_compile
 
 
 def open_run(plan, args, networks, strategy, jit_compile):

@@ -108,7 +108,7 @@ def test_samples_refuses_an_incompatible_run(finished_run, tmp_path):
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys):
     """An injected NaN in D's weights: the run stops with exit code 3 and the message."""
     import train
-    from machinery import runs
+    from machinery import runs, session
     from machinery.checkpoint import find_latest_checkpoint
 
     run_dir = str(tmp_path / "run")
@@ -116,7 +116,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_p
     checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
     args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
     plan = runs.check_run(args)
-    run, images = train.start(plan, args), plan.images
+    run, images = train.start(plan, args, *session.prepare_devices(args)), plan.images
     weights = run.discriminator.get_weights()
     weights[0][...] = np.nan
     run.discriminator.set_weights(weights)
