@@ -45,8 +45,7 @@ class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
         return super().call(inputs, training=bool(training) and self.trainable)
 
 
-def define_discriminator(architecture="classic", width=1.0, dropout=0.4, spectral_norm=False,
-                         loss="bce", augment=""):
+def define_discriminator(architecture, width, dropout, spectral_norm, loss, augment):
     """Return an uncompiled Keras model: [N, 32, 32, 3] in [-1, 1] -> [N, 1] score.
 
     `width` scales every layer's filter count (1.0 = the published network,

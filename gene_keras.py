@@ -25,7 +25,7 @@ from keras import layers
 from presets import scaled
 
 
-def define_generator(latent_dim=100, width=1.0, architecture="classic", batch_norm=False):
+def define_generator(latent_dim, width, architecture, batch_norm):
     """Return an uncompiled Keras model: [N, latent_dim] -> [N, 32, 32, 3] in [-1, 1]."""
     if architecture == "classic":
         channels, activation = [scaled(c, width) for c in (256, 128, 128, 128)], (lambda: layers.LeakyReLU(0.2))

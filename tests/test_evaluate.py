@@ -179,11 +179,12 @@ def test_training_refuses_a_bad_feature_network_before_writing(real_archive, tmp
 def test_batch_norm_reestimation_sets_the_mean_of_the_batches_statistics():
     import importlib.util
 
-    from gene_keras import define_generator
+    from defGAN import build_models
+    from presets import CLASSIC
     spec = importlib.util.spec_from_file_location("ema_batchnorm", os.path.join(ROOT, "benchmarks", "ema_batchnorm.py"))
     ema_batchnorm = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ema_batchnorm)
-    generator = define_generator(latent_dim=8, width=0.125, batch_norm=True)
+    generator, _ = build_models(dict(CLASSIC, latent_dim=8, width=0.125, batch_norm=True))
     ema_batchnorm.reestimate_batch_norm(generator, batches=3, batch_size=16, seed=7)
     # The first batch norm normalizes the Dense layer's output: work out its statistics by hand.
     rng, dense = np.random.default_rng(7), generator.layers[1]

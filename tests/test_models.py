@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 
 from defGAN import build_models
-from discri_keras import define_discriminator
-from gene_keras import define_generator
 from presets import CLASSIC, scaled
 
 
@@ -26,14 +24,15 @@ def expected_discriminator_params(width):
 
 def test_classic_parameter_counts_match_the_tutorial():
     # The widely copied Keras CIFAR-10 tutorial prints these totals in its model summaries.
-    assert define_generator(100).count_params() == 1_466_115
-    assert define_discriminator().count_params() == 522_497
+    generator, discriminator = build_models(CLASSIC)
+    assert generator.count_params() == 1_466_115 and discriminator.count_params() == 522_497
 
 
 @pytest.mark.parametrize("latent_dim, width", [(100, 1.0), (16, 0.125), (64, 0.5)])
 def test_parameter_counts_follow_the_layer_formulas(latent_dim, width):
-    assert define_generator(latent_dim, width).count_params() == expected_generator_params(latent_dim, width)
-    assert define_discriminator(width=width).count_params() == expected_discriminator_params(width)
+    generator, discriminator = build_models(dict(CLASSIC, latent_dim=latent_dim, width=width))
+    assert generator.count_params() == expected_generator_params(latent_dim, width)
+    assert discriminator.count_params() == expected_discriminator_params(width)
 
 
 def test_standard_cnn_parameter_counts_follow_the_sngan_table():
@@ -41,10 +40,12 @@ def test_standard_cnn_parameter_counts_follow_the_sngan_table():
     # D convs 64(3x3) 64(4x4) 128(3x3) 128(4x4) 256(3x3) 256(4x4) 512(3x3), dense 1.
     g = ((128 + 1) * 16 * 512 + 4 * 16 * 512 + conv_params(4, 512, 256) + 4 * 256
          + conv_params(4, 256, 128) + 4 * 128 + conv_params(4, 128, 64) + 4 * 64 + conv_params(3, 64, 3))
-    assert define_generator(128, 1.0, "standard", batch_norm=True).count_params() == g
+    generator, discriminator = build_models(dict(CLASSIC, architecture="standard", latent_dim=128, batch_norm=True,
+                                                 dropout=0.0, loss="hinge"))
+    assert generator.count_params() == g
     d = (conv_params(3, 3, 64) + conv_params(4, 64, 64) + conv_params(3, 64, 128) + conv_params(4, 128, 128)
          + conv_params(3, 128, 256) + conv_params(4, 256, 256) + conv_params(3, 256, 512) + 4 * 4 * 512 + 1)
-    assert define_discriminator("standard", dropout=0.0, loss="hinge").count_params() == d
+    assert discriminator.count_params() == d
 
 
 def test_shapes_and_ranges():
