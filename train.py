@@ -40,12 +40,10 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # answered at once, and only then loads TensorFlow (in start()).
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
 from defDATA import make_dataset
-from machinery import checkpoint
-from machinery import progress
-from machinery import runs, session
-from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
-from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from evaluate import EvalError, TrainingEvaluator
+from machinery import checkpoint, progress, runs, session
+from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
+from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
 from samples import draw, save_grid
 
 NAN_EXIT_CODE = 3
@@ -289,7 +287,8 @@ def main(argv=None):
         return
     import tensorflow as tf
 
-    run.evaluator, images = evaluator, plan.images
+    images = plan.images  # the data: CIFAR-10 as uint8, read and checked by defDATA.load_cifar10 in check_run
+    run.evaluator = evaluator
     try:
         train(run, images, stop)
     except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
