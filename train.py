@@ -26,7 +26,6 @@ Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR --epochs N` continues exactly.
 """
 import argparse
-import os
 import shlex
 import shutil
 import sys
@@ -41,10 +40,10 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
 from defDATA import make_dataset
 from evaluate import EvalError, TrainingEvaluator
-from machinery import checkpoint, progress, runs, session
+from machinery import progress, runs, session
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
-from samples import draw, save_grid
+from samples import draw
 
 NAN_EXIT_CODE = 3
 
@@ -213,19 +212,14 @@ def end_of_epoch(run, seconds, timed_steps):
     row.update({"seconds": round(seconds, 1), "it_per_s": round(timed_steps / max(seconds, 1e-9), 3)})
     if run.evaluator and run.epoch % run.eval_every == 0:
         row["fd"] = round(run.evaluator(run.sampler, seed=run.config["seed"]), 3)
-        if run.best_fd is None or row["fd"] < run.best_fd:  # keep the best-scoring generator too
-            run.best_fd = row["fd"]
-            checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
+        session.keep_if_best(run, row["fd"])  # the best-scoring generator, as generator.best.weights.h5
         log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
-    grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
-    images = draw(run.sampler, run.fixed_noise)
-    checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
+    images = draw(run.sampler, run.fixed_noise)  # the same 64 noise vectors every epoch, so the grids compare
     for warning in progress.training_warnings(row, images):
         log(f"  warning: {warning}")
-    progress.write_metrics(run.dir, run.history)
-    session.save_plot(run)
+    grid_path = session.write_epoch_files(run, images)  # the progress grid, metrics.csv, losses.png
     path = save(run)
     log(f"epoch {run.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "

@@ -182,6 +182,24 @@ def save_everything(run):
     return path
 
 
+def keep_if_best(run, fd):
+    """Keep the generator as generator.best.weights.h5 when `fd` is its best score so far."""
+    if run.best_fd is None or fd < run.best_fd:
+        run.best_fd = fd
+        checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
+
+
+def write_epoch_files(run, images):
+    """An epoch's progress grid of `images`, metrics.csv and the loss plot; returns the grid's path."""
+    from samples import save_grid
+
+    grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
+    checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
+    write_metrics(run.dir, run.history)
+    save_plot(run)
+    return grid_path
+
+
 def save_plot(run):
     checkpoint.atomic_save(os.path.join(run.dir, "losses.png"), lambda temporary: plot_losses(run, temporary))
 
