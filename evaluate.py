@@ -36,7 +36,7 @@ from defDATA import DataError, load_cifar10, scale_images
 from features import check_feature_spec, load_feature_network
 from scores import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
-from samples import SampleError, check_run_dir, draw, load_generator
+from samples import SampleError, build_generator, check_run_dir, draw
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
 
@@ -210,10 +210,12 @@ def parse_args(argv=None):
 
 
 def check_inputs(args):
-    """Everything that can be checked before TensorFlow loads: the run, its eval.json, the paths."""
+    """Everything that can be checked before TensorFlow loads: the run, its eval.json, the paths.
+    Returns the run's (config, weights file name), or ({}, None) with --real-test alone."""
+    checked = {}, None
     try:
         if args.run_dir:
-            check_run_dir(args.run_dir, use_ema=not args.no_ema)
+            checked = check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)
         if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
@@ -223,14 +225,15 @@ def check_inputs(args):
         check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
     except (SampleError, RunError, DataError, ValueError) as error:
         raise EvalError(str(error)) from None
+    return checked
 
 
-def evaluate(args):
-    """Score what the arguments ask for; returns the result entry."""
-    generator, config = None, {}
-    if args.run_dir:  # with --real-test too: the run's config names its data
+def evaluate(args, config, weights_name):
+    """Score what the arguments ask for, for a run checked by check_inputs; returns the result entry."""
+    generator = None
+    if not args.real_test:  # with --real-test, a run only names its data (config)
         try:
-            generator, config, weights_name = load_generator(args.run_dir, use_ema=not args.no_ema)
+            generator = build_generator(args.run_dir, config, weights_name)
         except SampleError as error:
             raise EvalError(str(error)) from None
     try:
@@ -254,8 +257,7 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
-        check_inputs(args)
-        entry = evaluate(args)
+        entry = evaluate(args, *check_inputs(args))
         entry["seconds"] = round(time.time() - started, 1)
         report(entry)
         if args.run_dir:

@@ -88,6 +88,11 @@ def check_run_dir(run_dir, weights_name=None, use_ema=True):
 def load_generator(run_dir, weights_name=None, use_ema=True):
     """Rebuild a run's generator from config.json and load its weights: (generator, config, weights file name)."""
     config, weights_name = check_run_dir(run_dir, weights_name, use_ema)
+    return build_generator(run_dir, config, weights_name), config, weights_name
+
+
+def build_generator(run_dir, config, weights_name):
+    """The generator of a checked run directory (check_run_dir), with its weights loaded."""
     from defGAN import build_models  # TensorFlow loads here, once the run directory is known to be good
 
     generator, _ = build_models(config)
@@ -97,7 +102,7 @@ def load_generator(run_dir, weights_name=None, use_ema=True):
     except Exception as error:
         raise SampleError(f"{weights_path}: does not match the generator described by config.json "
                           f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
-    return generator, config, weights_name
+    return generator
 
 
 def interpolation_noise(latent_dim, walks, steps, rng):
@@ -137,11 +142,11 @@ def main(argv=None):
     args = parse_args(argv)
     out = args.out or os.path.join(args.run_dir, "interpolation.png" if args.interpolate else "samples.png")
     try:  # everything that can be checked is checked before TensorFlow loads
-        check_run_dir(args.run_dir, use_ema=not args.no_ema)
+        config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
         check_output_image("--out", out)
         if args.individual:
             check_output_folder("--individual", args.individual)
-        generator, config, weights_name = load_generator(args.run_dir, use_ema=not args.no_ema)
+        generator = build_generator(args.run_dir, config, weights_name)
     except (SampleError, RunError) as error:
         sys.exit(f"error: {one_line(error)}")
     latent_dim, rng = generator.input_shape[1], np.random.default_rng(args.seed)
