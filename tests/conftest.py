@@ -99,3 +99,12 @@ def trained_run(real_archive, tmp_path_factory):
                         "--steps-per-epoch", "3", "--flip", *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
     return run_dir, result.stdout
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+    """A test that starts a run in this process (train.start, with --precision auto) sets Keras' global
+    precision policy; the tests after it must not inherit it."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
