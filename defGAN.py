@@ -19,7 +19,6 @@ import functools
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from discri_keras import define_discriminator
 from gene_keras import define_generator
@@ -113,6 +112,10 @@ def make_generate(generator, jit_compile=False):
     Training mode matters with batch norm: the stacked model runs G with the
     batch's own statistics, so the fakes D learns from must be made the same way.
     """
+    # The only TensorFlow call in this file: the networks and the two steps are
+    # plain Keras 3 and run on its JAX backend too (benchmarks/gpu_check.py).
+    import tensorflow as tf
+
     return tf.function(lambda noise: generator(noise, training=True), jit_compile=jit_compile)
 
 

@@ -1,0 +1,106 @@
+"""Train every preset a few steps on a GPU and time the default: the GPU check.
+
+The lent GPU machines hold JAX with CUDA but not TensorFlow, and TensorFlow's
+GPU build (about 2 GB with its CUDA libraries) cannot be carried there. So
+this check runs the project's own networks and steps (gene_keras.py,
+discri_keras.py, defGAN.py, losses.py, augment.py: plain Keras 3) on Keras'
+JAX backend, which compiles every step with XLA. train.py itself needs
+TensorFlow (tf.data, checkpoints) and is not run here.
+
+For each preset and precision policy it trains a few alternating steps on
+random images in [-1, 1] (speed does not depend on content), checks the losses
+are finite, and prints one line: images/s or what broke. The default preset is
+timed over more steps. `--deterministic` asks XLA for deterministic GPU ops and
+checks that two runs from one seed end with identical weights.
+
+    KERAS_BACKEND=jax python benchmarks/gpu_check.py --steps 30
+    KERAS_BACKEND=jax python benchmarks/gpu_check.py --deterministic
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=30, help="timed steps per preset and precision (default: 30)")
+    p.add_argument("--default-steps", type=int, default=300, help="timed steps of the default preset (default: 300)")
+    p.add_argument("--presets", default=None, help="comma-separated presets to train (default: every preset)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="ask XLA for deterministic GPU ops and compare two same-seed runs (default: off)")
+    return p.parse_args()
+
+
+def one_run(preset, policy, steps, seed=0):
+    """Build a preset's networks under `policy`, train `steps` steps after 3
+    untimed ones; return (iterations per second, the final weights)."""
+    import keras
+    import numpy as np
+
+    import defGAN
+    from presets import preset_options
+
+    keras.config.set_dtype_policy(policy)
+    keras.utils.set_random_seed(seed)
+    config = preset_options(preset)
+    generator, discriminator = defGAN.build_models(config)
+    gan = defGAN.define_gan(generator, discriminator, config, jit_compile=True)
+    rng = np.random.default_rng(seed)
+    half = config["batch_size"] // 2
+
+    def step():
+        # The same two halves as train.py's train_step. predict_on_batch runs G
+        # in inference mode (train.py's make_generate uses a tf.function in
+        # training mode): the same arithmetic for the presets without batch norm.
+        real = rng.uniform(-1, 1, (half, 32, 32, 3)).astype("float32")
+        fakes = generator.predict_on_batch(rng.normal(size=(half, config["latent_dim"])).astype("float32"))
+        d = defGAN.train_discriminator_step(discriminator, real, fakes)
+        noise = rng.normal(size=(config["batch_size"], config["latent_dim"]))
+        g = defGAN.train_generator_step(gan, discriminator, noise)
+        if not all(np.isfinite(list(d.values()) + [g])):
+            raise FloatingPointError(f"loss not finite: {d}, g_loss {g}")
+
+    for _ in range(3):  # compiles each step function
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    rate = steps / (time.perf_counter() - start)
+    return rate, [w.copy() for w in gan.get_weights()], config["batch_size"]
+
+
+def main():
+    args = parse_args()
+    if args.deterministic:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    import keras
+
+    from presets import DEFAULT_PRESET, PRESETS
+
+    print(f"Keras {keras.__version__}, backend {keras.config.backend()}", flush=True)
+    if keras.config.backend() == "jax":
+        import jax
+        print(f"devices: {jax.devices()}", flush=True)
+    if args.deterministic:
+        first, second = (one_run(DEFAULT_PRESET, "float32", 10)[1] for _ in range(2))
+        same = all((a == b).all() for a, b in zip(first, second))
+        print(f"deterministic ops, {DEFAULT_PRESET}, float32, 13 steps twice from seed 0: "
+              f"weights {'bit-identical' if same else 'DIFFERENT'}", flush=True)
+        return
+    for preset in args.presets.split(",") if args.presets else PRESETS:
+        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+            steps = args.default_steps if preset == DEFAULT_PRESET and policy == "float32" else args.steps
+            try:
+                rate, _, batch = one_run(preset, policy, steps)
+                print(f"{preset:10s} {policy:15s} {steps:4d} steps: {rate:8.1f} it/s, {rate * batch:9.0f} images/s",
+                      flush=True)
+            except Exception as error:  # a check records what breaks and goes on
+                print(f"{preset:10s} {policy:15s} BREAKS: {type(error).__name__}: {str(error).splitlines()[0][:200]}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
