@@ -178,6 +178,14 @@ def parse_classes(spec):
     return sorted(indices)
 
 
+def trained_classes(config):
+    """The classes a conditional run draws: those it trained on (--classes; all ten by default).
+    None for an unconditional run."""
+    if not config["conditional"]:
+        return None
+    return config["classes"] or list(range(len(CLASS_NAMES)))
+
+
 def _is_tarfile(path):
     try:
         return tarfile.is_tarfile(path)
@@ -212,28 +220,30 @@ def load_cifar10(path=None, split="train", classes=None):
     return images, labels
 
 
-def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0):
+def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, classes=None):
     """A tf.data pipeline for one epoch: shuffle, batch, scale, (flip), prefetch.
 
     The shuffle order and the flips depend only on (seed, epoch), so a run
     resumed in the middle of an epoch can rebuild the very same batches and
-    skip the ones it already trained on (`skip_batches`).
+    skip the ones it already trained on (`skip_batches`). With `classes` (each
+    image's class number, for a conditional GAN) it yields (images, classes).
     """
     import tensorflow as tf
 
     epoch_seed = seed * 100_003 + epoch  # a distinct, reproducible seed per epoch
-    dataset = tf.data.Dataset.from_tensor_slices(images)
+    dataset = tf.data.Dataset.from_tensor_slices(images if classes is None else (images, classes.astype(np.int32)))
     # Reshuffle every epoch over the whole data set (the buffer holds all of it).
     dataset = dataset.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
     # drop_remainder keeps every batch the same shape, so Keras traces once.
     dataset = dataset.batch(batch_size, drop_remainder=True).enumerate()
 
     def prepare(batch_index, batch):
+        batch, batch_classes = batch if classes is not None else (batch, None)
         batch = scale_images(batch)
         if flip:  # a mirrored horse is still a horse: free extra data
             batch = tf.image.stateless_random_flip_left_right(
                 batch, seed=tf.stack([tf.cast(epoch_seed, tf.int64), batch_index]))
-        return batch
+        return batch if classes is None else (batch, batch_classes)
 
     dataset = dataset.skip(skip_batches).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

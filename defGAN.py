@@ -20,6 +20,7 @@ import functools
 import keras
 import numpy as np
 
+from defDATA import trained_classes
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
@@ -31,9 +32,11 @@ WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weight
 
 def build_models(config):
     """Return uncompiled (generator, discriminator) for a run config (presets.CLASSIC lists its options)."""
-    generator = define_generator(config["latent_dim"], config["width"], config["architecture"], config["batch_norm"])
+    generator = define_generator(config["latent_dim"], config["width"], config["architecture"], config["batch_norm"],
+                                 config["conditional"])
     discriminator = define_discriminator(config["architecture"], config["width"], config["dropout"],
-                                         config["spectral_norm"], config["loss"], config["augment"])
+                                         config["spectral_norm"], config["loss"], config["augment"],
+                                         config["conditional"])
     return generator, discriminator
 
 
@@ -85,8 +88,14 @@ def define_gan(generator, discriminator, config, jit_compile=False):
     loss = config["loss"]
     discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
                           metrics=discriminator_metrics(loss), jit_compile=jit_compile)
-    noise = keras.Input(shape=generator.input_shape[1:], name="noise")
-    gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
+    noise = keras.Input(shape=(config["latent_dim"],), name="noise")
+    if config["conditional"]:
+        # The same classes go to both networks: G draws an image of class y,
+        # and D judges "is this a real image of class y?".
+        classes = keras.Input(shape=(), dtype="int32", name="classes")
+        gan = keras.Model([noise, classes], discriminator([generator([noise, classes]), classes]), name="gan")
+    else:
+        gan = keras.Model(noise, discriminator(generator(noise)), name="gan")
     gan.compile(optimizer=adam(config, config["lr_g"]), loss=generator_loss(loss), jit_compile=jit_compile)
     return gan
 
@@ -105,7 +114,7 @@ def build_optimizer_state(discriminator, gan):
 
 
 def make_generate(generator, jit_compile=False):
-    """A compiled function noise -> images for D's step, in training mode.
+    """A compiled function noise (or [noise, classes]) -> images for D's step, in training mode.
 
     Calling the generator inside one tf.function avoids predict()'s per-call
     machinery, and the images stay tensors on the device for D's step.
@@ -116,7 +125,19 @@ def make_generate(generator, jit_compile=False):
     # plain Keras 3 and run on its JAX backend too (benchmarks/gpu_check.py).
     import tensorflow as tf
 
-    return tf.function(lambda noise: generator(noise, training=True), jit_compile=jit_compile)
+    def generate(noise, classes=None):
+        return generator(noise if classes is None else [noise, classes], training=True)
+
+    return tf.function(generate, jit_compile=jit_compile)
+
+
+def generator_inputs(config, count, rng):
+    """(noise, classes) for `count` generated images: z ~ N(0, 1), and for a
+    conditional GAN each image's class y drawn uniformly from the classes it
+    trains on (else classes is None)."""
+    noise = rng.standard_normal((count, config["latent_dim"]), dtype=np.float32)
+    classes = trained_classes(config)
+    return noise, None if classes is None else rng.choice(np.asarray(classes, np.int32), count)
 
 
 @functools.lru_cache(maxsize=8)
@@ -131,8 +152,11 @@ def clip_weights(discriminator, limit):
         variable.assign(keras.ops.clip(variable, -limit, limit))
 
 
-def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0):
+def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0, classes=None):
     """One discriminator update on real images (label 1) and fakes (label 0).
+
+    A conditional D also gets each image's class: `classes` is then the pair
+    (classes of the real images, classes the fakes were drawn for).
 
     Both halves go through D as one concatenated batch: one pass and one
     update instead of two. Every loss here is a mean over images, so this is
@@ -148,16 +172,18 @@ def train_discriminator_step(discriminator, real_images, fake_images, real_label
     discriminator.trainable = True
     images = keras.ops.concatenate([real_images, fake_images])
     targets = np.concatenate([labels(len(real_images), real_label), labels(len(fake_images), FAKE)])
-    result = discriminator.train_on_batch(images, targets, return_dict=True)
+    inputs = images if classes is None else [images, keras.ops.concatenate(classes)]
+    result = discriminator.train_on_batch(inputs, targets, return_dict=True)
     if clip:
         clip_weights(discriminator, clip)
     return {"d_loss_real": float(result["loss_real"]), "d_loss_fake": float(result["loss_fake"]),
             "d_acc_real": float(result["acc_real"]), "d_acc_fake": float(result["acc_fake"])}
 
 
-def train_generator_step(gan, discriminator, noise):
+def train_generator_step(gan, discriminator, noise, classes=None):
     """One generator update through the stacked model; returns G's loss.
 
+    A conditional GAN also takes the classes to draw (`classes`), one per noise vector.
     The generated images are labelled *real* (1): G is rewarded when D is
     fooled. With BCE this is the "non-saturating" loss, which gives G strong
     gradients early on, when D easily rejects its images.
@@ -167,5 +193,6 @@ def train_generator_step(gan, discriminator, noise):
     # trainable = False before the GAN's step (its traced function then holds
     # only G's variables) keeps D's weights bit-for-bit unchanged here.
     discriminator.trainable = False
-    result = gan.train_on_batch(noise, labels(len(noise), REAL), return_dict=True)
+    inputs = noise if classes is None else [noise, classes]
+    result = gan.train_on_batch(inputs, labels(len(noise), REAL), return_dict=True)
     return float(result["loss"])

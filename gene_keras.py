@@ -17,30 +17,90 @@ which keeps early training from stalling on badly scaled activations.
 BatchNorm is safe here, unlike in the discriminator: the generator is never
 frozen while it trains, so it always uses the current batch's statistics.
 
+`conditional` (train.py --conditional) adds a second input, the class to draw
+(0-9, defDATA.CLASS_NAMES), which reaches the network through learned
+vectors, one per class (keras.layers.Embedding):
+  * without batch norm, the class's vector is concatenated with the noise, so
+    the first layer sees both and every later layer inherits the class;
+  * with batch norm, every normalization takes its gain and bias from the
+    class (ConditionalBatchNormalization, below): the class then steers every
+    layer's features directly, which is how SNGAN's and BigGAN's conditional
+    generators work, and it costs only two small vectors per class and layer.
+
 `defGAN.py` stacks it in front of the discriminator; `samples.py` draws images from it.
 """
 import keras
-from keras import layers
+from keras import layers, ops
 
+from defDATA import CLASS_NAMES
 from presets import scaled
 
 
-def define_generator(latent_dim, width, architecture, batch_norm):
-    """Return an uncompiled Keras model: [N, latent_dim] -> [N, 32, 32, 3] in [-1, 1]."""
+@keras.saving.register_keras_serializable(package="gan")
+class ConditionalBatchNormalization(layers.Layer):
+    """Batch normalization whose gain and bias depend on the class: inputs [x, classes].
+
+    The features are normalized over the batch as usual, without a gain or bias
+    of their own; then each image's features are scaled and shifted by its
+    class's learned vectors. Gains start at 1 and biases at 0, so at first
+    this is plain batch normalization.
+    """
+
+    def __init__(self, class_count, **kwargs):
+        super().__init__(**kwargs)
+        self.class_count = class_count
+        self.normalize = layers.BatchNormalization(center=False, scale=False)
+
+    def build(self, input_shapes):
+        features_shape, classes_shape = input_shapes
+        channels = features_shape[-1]
+        self.normalize.build(features_shape)
+        self.gain = layers.Embedding(self.class_count, channels, embeddings_initializer="ones")
+        self.bias = layers.Embedding(self.class_count, channels, embeddings_initializer="zeros")
+        self.gain.build(classes_shape)
+        self.bias.build(classes_shape)
+
+    def call(self, inputs, training=None):
+        features, classes = inputs
+        features = self.normalize(features, training=training)
+        gain, bias = self.gain(classes), self.bias(classes)  # [N, channels] each
+        for _ in range(len(features.shape) - 2):  # [N, channels] -> [N, 1, 1, channels] for feature maps
+            gain, bias = ops.expand_dims(gain, 1), ops.expand_dims(bias, 1)
+        return features * ops.cast(gain, features.dtype) + ops.cast(bias, features.dtype)
+
+    def get_config(self):
+        return dict(super().get_config(), class_count=self.class_count)
+
+
+def define_generator(latent_dim, width, architecture, batch_norm, conditional):
+    """Return an uncompiled Keras model: [N, latent_dim] -> [N, 32, 32, 3] in [-1, 1].
+
+    Conditional: [noise [N, latent_dim], classes [N] (0-9)] -> the same images.
+    """
     if architecture == "classic":
         channels, activation = [scaled(c, width) for c in (256, 128, 128, 128)], (lambda: layers.LeakyReLU(0.2))
     else:
         channels, activation = [scaled(c, width) for c in (512, 256, 128, 64)], layers.ReLU
 
     def normalized(x):
-        return activation()(layers.BatchNormalization()(x) if batch_norm else x)
+        if batch_norm and conditional:
+            x = ConditionalBatchNormalization(len(CLASS_NAMES))([x, classes])
+        elif batch_norm:
+            x = layers.BatchNormalization()(x)
+        return activation()(x)
 
     noise = keras.Input(shape=(latent_dim,), name="noise")                       # latent_dim
-    x = normalized(layers.Dense(4 * 4 * channels[0])(noise))                      # 4096 (classic), 8192 (standard)
+    inputs, x = noise, noise
+    if conditional:
+        classes = keras.Input(shape=(), dtype="int32", name="classes")            # one class number per image
+        inputs = [noise, classes]
+        if not batch_norm:  # the class's vector, as long as the noise, beside it: 2 x latent_dim
+            x = layers.Concatenate()([noise, layers.Embedding(len(CLASS_NAMES), latent_dim)(classes)])
+    x = normalized(layers.Dense(4 * 4 * channels[0])(x))                          # 4096 (classic), 8192 (standard)
     x = layers.Reshape((4, 4, channels[0]))(x)                                    # 4x4x256 (classic), 4x4x512
     # Each stride-2 transposed convolution doubles height and width.
     for filters in channels[1:]:  # 8x8, 16x16, 32x32 with 128 (classic) or 256, 128, 64 (standard) filters
         x = normalized(layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(x))
     # float32 output whatever the precision policy: images are compared with real ones in float32.
     images = layers.Conv2D(3, 3, padding="same", activation="tanh", name="images", dtype="float32")(x)  # 32x32x3
-    return keras.Model(noise, images, name="generator")
+    return keras.Model(inputs, images, name="generator")

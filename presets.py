@@ -24,6 +24,7 @@ CLASSIC = {
     "width": 1.0,             # filter-count multiplier of both networks; 1.0 is the published network
     "dropout": 0.4,           # discriminator dropout, as in the classic tutorial
     "batch_norm": False,      # batch normalization in the generator
+    "conditional": False,     # both networks also take the class: draw the class you ask for
     "spectral_norm": False,   # spectral normalization of every discriminator layer
     "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
     "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
@@ -66,6 +67,10 @@ PRESETS = {
     "sngan": dict(CLASSIC, architecture="standard", latent_dim=128, batch_norm=True, spectral_norm=True,
                   loss="hinge", dropout=0.0, beta1=0.0, beta2=0.9, ema=0.999),
 }
+# small-ema, class-conditional: G draws the class it is given, D is a
+# projection discriminator (discri_keras.py). CIFAR-10's labels are free
+# information: with them D's question, and so G's signal, is sharper.
+PRESETS["small-ema-conditional"] = dict(PRESETS["small-ema"], conditional=True)
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
 
 

@@ -4,11 +4,16 @@
     python samples.py RUN_DIR --seed 3 --rows 4 --cols 10 --out my_grid.png
     python samples.py RUN_DIR --individual pngs/   # also one PNG per image
     python samples.py RUN_DIR --interpolate        # straight-line walks in latent space
+    python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
 
 `train.py` writes RUN_DIR/config.json (what rebuilds the generator) and
 RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
 with `defGAN.build_models` and draws from it. `save_grid` is also what
 `train.py` uses for its per-epoch progress grids.
+
+A conditional generator also takes a class per image. Its default grid has
+one labelled row per class, with the same noise in every row of a column:
+what changes down a column is only the class.
 """
 import os
 import sys
@@ -17,7 +22,7 @@ import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
-from defDATA import unscale_images
+from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
 
@@ -29,11 +34,12 @@ class SampleError(Exception):
     """A problem with the run directory we can describe in one line."""
 
 
-def save_grid(images, path, columns):
+def save_grid(images, path, columns, row_names=None):
     """Save float images in [-1, 1], [N, 32, 32, 3], as one PNG mosaic.
 
-    The PNG is exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad)
-    pixels: one image pixel per PNG pixel, no resampling, no axes.
+    The mosaic is exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad)
+    pixels: one image pixel per PNG pixel, no resampling, no axes. With
+    `row_names`, a margin on the left names each row.
     """
     import matplotlib.image  # imported here: only the functions that draw need it
 
@@ -45,18 +51,45 @@ def save_grid(images, path, columns):
     for index, image in enumerate(pixels):
         top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
         grid[top:top + height, left:left + width] = image
-    matplotlib.image.imsave(path, grid)
+    if row_names is None:
+        matplotlib.image.imsave(path, grid)
+    else:
+        save_named_rows(grid, path, row_names, height + pad)
 
 
-def draw(generator, noise, batch_size=256):
+def save_named_rows(grid, path, row_names, row_height, margin=80, dpi=100):
+    """The grid's pixels unchanged, with each row's name written in a margin on the left."""
+    from matplotlib.figure import Figure
+
+    grid_height, grid_width = grid.shape[:2]
+    figure = Figure(figsize=((grid_width + margin) / dpi, grid_height / dpi), dpi=dpi, facecolor="black")
+    figure.figimage(grid, xo=margin, yo=0)
+    for row, name in enumerate(row_names):
+        centre = GRID_PADDING + row * row_height + (row_height - GRID_PADDING) / 2  # pixels from the top
+        figure.text((margin - 4) / (grid_width + margin), 1 - centre / grid_height, name,
+                    color="white", fontsize=8, ha="right", va="center")
+    figure.savefig(path, dpi=dpi, facecolor="black")
+
+
+def draw(generator, noise, classes=None, batch_size=256):
     """Images in [-1, 1] for a batch of noise: the one way this project runs a trained generator.
 
+    A conditional generator also takes `classes`, one class number per noise vector.
     A plain call with training=False: batch norm (--batch-norm) uses its
     moving averages, not the batch's statistics. (Under tf.distribute, predict() would return one set of
     images per replica; a plain call returns one.)
     """
-    return np.concatenate([np.asarray(generator(noise[start:start + batch_size], training=False))
+    def inputs(start):
+        chunk = noise[start:start + batch_size]
+        return chunk if classes is None else [chunk, np.asarray(classes[start:start + batch_size], np.int32)]
+
+    return np.concatenate([np.asarray(generator(inputs(start), training=False))
                            for start in range(0, len(noise), batch_size)])
+
+
+def class_rows(noise, classes):
+    """(noise, classes) for a grid with one block of rows per class, the same noise in each block."""
+    return np.tile(noise, (len(classes), 1)), np.repeat(np.asarray(classes, np.int32), len(noise))
 
 
 def check_run_dir(run_dir, weights_name=None, use_ema=True):
@@ -115,7 +148,8 @@ def interpolation_noise(latent_dim, walks, steps, rng):
 def parse_args(argv=None):
     parser = ArgumentParser(description="Draw image grids from a trained run directory.")
     parser.add_argument("run_dir", help="a run directory written by train.py")
-    parser.add_argument("--rows", type=int, default=8, help=f"rows of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
+    parser.add_argument("--rows", type=int, help=f"rows of the grid, 1 to {MAX_GRID_SIDE}; for a conditional run, "
+                        "rows per class (default: 8; conditional: 1 per class)")
     parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
@@ -124,18 +158,50 @@ def parse_args(argv=None):
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points")
+    parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
+                        help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
+                        "'cat,dog'; may be repeated (default: every class the run trained on)")
     parser.add_argument("--no-ema", action="store_true",
                         help="use the latest generator weights even when the run kept a moving average (--ema)")
     args = parser.parse_args(argv)
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
-        if not 1 <= value <= MAX_GRID_SIDE:
+        if value is not None and not 1 <= value <= MAX_GRID_SIDE:
             parser.error(f"{flag} {value}: must be from 1 to {MAX_GRID_SIDE}")
     if args.seed < 0:
         parser.error(f"--seed {args.seed}: must be 0 or more")
     for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual)):
         if value == "":
             parser.error(f"{flag}: empty path")
+    if args.classes is not None:
+        try:
+            args.classes = parse_classes(",".join(args.classes))
+        except DataError as error:
+            parser.error(str(error).replace("--classes", "--class"))
+        if args.classes is None:
+            parser.error("--class: name at least one class")
     return args
+
+
+def chosen_classes(args, config):
+    """The classes to draw, one block of rows each: --class, else every class the run trained on."""
+    if args.classes and not config["conditional"]:
+        raise SampleError(f"--class: {args.run_dir} is not conditional (trained without --conditional), "
+                          "so it cannot draw a chosen class")
+    return args.classes or trained_classes(config)
+
+
+def grid_inputs(args, latent_dim, classes):
+    """(noise, classes or None, row names or None) of the grid the arguments ask for."""
+    rng = np.random.default_rng(args.seed)
+    rows = args.rows or (8 if classes is None else 1)
+    if args.interpolate:
+        noise = interpolation_noise(latent_dim, rows, args.cols, rng)
+    else:
+        noise = rng.standard_normal((rows * args.cols, latent_dim)).astype(np.float32)
+    if classes is None:
+        return noise, None, None
+    noise, class_of_image = class_rows(noise, classes)  # the same noise for every class
+    return noise, class_of_image, [CLASS_NAMES[c] for c in classes for _ in range(rows)]
 
 
 def main(argv=None):
@@ -143,20 +209,19 @@ def main(argv=None):
     out = args.out or os.path.join(args.run_dir, "interpolation.png" if args.interpolate else "samples.png")
     try:  # everything that can be checked is checked before TensorFlow loads
         config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
+        classes = chosen_classes(args, config)
         check_output_image("--out", out)
         if args.individual:
             check_output_folder("--individual", args.individual)
         generator = build_generator(args.run_dir, config, weights_name)
     except (SampleError, RunError) as error:
         sys.exit(f"error: {one_line(error)}")
-    latent_dim, rng = generator.input_shape[1], np.random.default_rng(args.seed)
-    if args.interpolate:
-        noise = interpolation_noise(latent_dim, args.rows, args.cols, rng)
-    else:
-        noise = rng.standard_normal((args.rows * args.cols, latent_dim)).astype(np.float32)
-    images = draw(generator, noise)
-    save_grid(images, out, args.cols)
-    print(f"wrote {out} ({args.rows}x{args.cols} images, seed {args.seed}, weights {weights_name})")
+    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
+    images = draw(generator, noise, class_of_image)
+    save_grid(images, out, args.cols, row_names)
+    rows = len(images) // args.cols
+    print(f"wrote {out} ({rows}x{args.cols} images, seed {args.seed}, weights {weights_name}"
+          + (f", classes {', '.join(CLASS_NAMES[c] for c in classes)})" if classes else ")"))
     if args.individual:
         import matplotlib.image
         os.makedirs(args.individual, exist_ok=True)

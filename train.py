@@ -27,7 +27,6 @@ command and exits 0; `python train.py --resume RUN_DIR --epochs N` continues exa
 """
 import argparse
 import shlex
-import shutil
 import sys
 import time
 
@@ -38,12 +37,12 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # of its own: main() checks the command line first, so that a mistake is
 # answered at once, and only then loads TensorFlow (in start()).
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
-from defDATA import make_dataset
+from defDATA import CLASS_NAMES, make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
 from machinery import progress, runs, session
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
-from samples import draw
+from samples import class_rows, draw
 
 NAN_EXIT_CODE = 3
 
@@ -72,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--loss", choices=LOSSES, help=f"GAN loss, see losses.py {preset_default('loss')}")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
                    help=f"batch normalization in the generator {preset_default('batch_norm')}")
+    p.add_argument("--conditional", action=argparse.BooleanOptionalAction,
+                   help="class-conditional GAN: G draws the class it is given, D is a projection discriminator; "
+                   f"the classes are CIFAR-10's numbers 0-9, also with --classes {preset_default('conditional')}")
     p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
                    help=f"spectral normalization of every discriminator layer {preset_default('spectral_norm')}")
     p.add_argument("--dropout", type=float, help=f"discriminator dropout rate, 0 for none {preset_default('dropout')}")
@@ -142,7 +144,7 @@ def make_evaluator(args, config):
     a bad --features or --eval-samples is refused before training starts."""
     if args.eval_every <= 0:
         return None
-    return TrainingEvaluator(args.features, args.eval_samples, config["data"])
+    return TrainingEvaluator(args.features, args.eval_samples, config["data"], trained_classes(config))
 
 
 def build_networks(config, strategy, jit_compile):
@@ -164,32 +166,38 @@ def start(plan, args, strategy, jit_compile):
     return session.open_run(plan, args, networks, strategy, jit_compile)  # a new run's files, or its checkpoint
 
 
-def train_step(run, images, step):
+def train_step(run, batch, step):
     """One GAN iteration, its two halves in turn; returns its statistics.
 
     With x a real image and z noise (--loss bce; losses.py has the others):
       1. D maximizes  log D(x) + log(1 - D(G(z)))   it learns to tell real from generated;
       2. G maximizes  log D(G(z))                    it learns to make D say "real".
+    A conditional GAN (--conditional) writes D(x, y) and G(z, y) for class y:
+    real images come with their own class, generated ones with the class G was asked for.
     D takes d_steps updates, each on new real images, before G takes one.
     """
-    from defGAN import clip_value, train_discriminator_step, train_generator_step
+    from defGAN import clip_value, generator_inputs, train_discriminator_step, train_generator_step
     import keras
 
     # The noise of step N depends only on (seed, N): a resumed run draws the same.
     rng = np.random.default_rng([run.config["seed"], step])
     config = run.config
     real_label, clip = 1.0 - config["label_smoothing"], clip_value(config)
+    images, real_classes = batch if config["conditional"] else (batch, None)
     # As in the classic tutorial, D sees half a batch of real and half of fake
     # images per update, and G trains on a full batch.
     sums = {}
-    for real in keras.ops.split(images, config["d_steps"]):
-        noise = rng.standard_normal((len(real), config["latent_dim"]), dtype=np.float32)
-        stats = train_discriminator_step(run.discriminator, real, run.generate(noise), real_label, clip)
+    for index, real in enumerate(keras.ops.split(images, config["d_steps"])):
+        noise, fake_classes = generator_inputs(config, len(real), rng)
+        classes = None if fake_classes is None else (keras.ops.split(real_classes, config["d_steps"])[index],
+                                                     fake_classes)
+        fakes = run.generate(noise, fake_classes)
+        stats = train_discriminator_step(run.discriminator, real, fakes, real_label, clip, classes)
         sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
     if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
-    noise = rng.standard_normal((config["batch_size"], config["latent_dim"]), dtype=np.float32)
-    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise)
+    noise, classes = generator_inputs(config, config["batch_size"], rng)
+    sums["g_loss"] = train_generator_step(run.gan, run.discriminator, noise, classes)
     if not np.isfinite(sums["g_loss"]):
         divergence(step, "generator", "loss")
     if run.ema:
@@ -216,10 +224,10 @@ def end_of_epoch(run, seconds, timed_steps):
         log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
-    images = draw(run.sampler, run.fixed_noise)  # the same 64 noise vectors every epoch, so the grids compare
+    images, row_names = fixed_noise_grid(run)
     for warning in progress.training_warnings(row, images):
         log(f"  warning: {warning}")
-    grid_path = session.write_epoch_files(run, images)  # the progress grid, metrics.csv, losses.png
+    grid_path = session.write_epoch_files(run, images, row_names)  # the progress grid, metrics.csv, losses.png
     path = save(run)
     log(f"epoch {run.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
@@ -227,15 +235,29 @@ def end_of_epoch(run, seconds, timed_steps):
         f"plot {run.dir}/losses.png\n  weights {run.dir}/generator.weights.h5, checkpoint {path}")
 
 
-def train(run, images, stop):
-    """The training loop: epochs of steps, saving as it goes."""
+def fixed_noise_grid(run):
+    """The epoch's progress grid from the same noise every epoch, so the grids compare: (images, row names).
+
+    8x8 images from 64 noise vectors; for a conditional GAN one row per class,
+    each with the same 8 noise vectors, so a reader watches each class emerge.
+    """
+    classes = trained_classes(run.config)
+    if classes is None:
+        return draw(run.sampler, run.fixed_noise), None
+    noise, class_of_image = class_rows(run.fixed_noise[:8], classes)
+    return draw(run.sampler, noise, class_of_image), [CLASS_NAMES[c] for c in classes]
+
+
+def train(run, images, classes, stop):
+    """The training loop: epochs of steps, saving as it goes. `classes`: each image's class number."""
     import keras
 
     steps = run.steps_per_epoch(len(images))
     while run.epoch < run.target_epochs:
         done_before = run.epoch_steps  # > 0 only when resuming in the middle of an epoch
-        dataset = make_dataset(images, real_images_per_step(run.config), run.config["seed"],
-                               epoch=run.epoch, flip=run.config["flip"], skip_batches=done_before)
+        dataset = make_dataset(images, real_images_per_step(run.config), run.config["seed"], epoch=run.epoch,
+                               flip=run.config["flip"], skip_batches=done_before,
+                               classes=classes if run.config["conditional"] else None)
         log(f"epoch {run.epoch + 1}/{run.target_epochs}")
         bar = keras.utils.Progbar(steps, stateful_metrics=progress.STAT_NAMES)
         started = time.time()
@@ -279,26 +301,11 @@ def main(argv=None):
         log(f"stopped before the first step; resume with: {runs.resume_command(run.chief_dir)} "
             f"--epochs {run.target_epochs}")
         return
-    import tensorflow as tf
-
-    images = plan.images  # the data: CIFAR-10 as uint8, read and checked by defDATA.load_cifar10 in check_run
+    # The data: CIFAR-10 images as uint8 and their classes, read and checked by defDATA.load_cifar10 in check_run.
+    images, classes = plan.images, plan.classes
     run.evaluator = evaluator
-    try:
-        train(run, images, stop)
-    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
-        if args.strategy != "multi-worker":
-            raise
-        sys.exit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
-                 f"every checkpoint written is intact. Start every worker again with: "
-                 f"{runs.resume_command(plan.chief_dir)} --epochs {run.target_epochs} --strategy multi-worker")
-    except OSError as error:  # e.g. the disk filled up: every file written so far is complete
-        sys.exit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                 f"checkpoint is intact. Free some space, then: {runs.resume_command(run.chief_dir)} "
-                 f"--epochs {run.target_epochs}")
-    finally:
-        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
-            shutil.rmtree(run.dir, ignore_errors=True)
-            log(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}")
+    with session.failures_in_one_line(run, plan, args):  # a full disk, a dead worker: one line, nothing lost
+        train(run, images, classes, stop)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ RULES = {
     "loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
     "precision": (lambda v: v in PRECISIONS or v == "auto", f"must be auto or one of {', '.join(PRECISIONS)}"),
     "batch_norm": (lambda v: type(v) is bool, "must be true or false"),
+    "conditional": (lambda v: type(v) is bool, "must be true or false"),
     "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
     "flip": (lambda v: type(v) is bool, "must be true or false"),
     "augment": (lambda v: type(v) is str and valid_policy(v), f"must be names from {', '.join(AUGMENTATIONS)}"),
@@ -241,6 +242,7 @@ def read_config(run_dir, flag="--resume"):
         raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
+    config.setdefault("conditional", False)  # runs from before --conditional existed drew any class
     return config
 
 

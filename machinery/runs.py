@@ -81,18 +81,19 @@ def lock_run_dir(run_dir):
 
 
 def load_images(config, dry_run):
+    """The training images and their classes (defDATA.load_cifar10), checked to fill a step."""
     try:
-        images, _ = load_cifar10(config["data"], classes=config["classes"])
+        images, classes = load_cifar10(config["data"], classes=config["classes"])
     except DataError as error:
         raise RunError(str(error)) from None
     if dry_run:
-        images = images[:256]
+        images, classes = images[:256], classes[:256]
     needed = real_images_per_step(config)  # every epoch must have at least one step
     if needed > len(images):
         flags = f"--batch-size {config['batch_size']}" + (f" with --d-steps {config['d_steps']}"
                                                           if config["d_steps"] > 1 else "")
         raise RunError(f"{flags}: needs {needed} real images per step, but there are only {len(images)}")
-    return images
+    return images, classes
 
 
 def check_paths(args):
@@ -110,8 +111,9 @@ def check_paths(args):
 class Plan:
     """What check_run decided: where, with which config, from which checkpoint."""
 
-    def __init__(self, run_dir, config, found, images, lock, chief_dir):
-        self.run_dir, self.config, self.found, self.images, self.lock = run_dir, config, found, images, lock
+    def __init__(self, run_dir, config, found, data, lock, chief_dir):
+        self.run_dir, self.config, self.found, self.lock = run_dir, config, found, lock
+        self.images, self.classes = data  # uint8 [N, 32, 32, 3] and their class numbers [N]
         # The run directory the chief writes. A multi-worker helper writes into
         # a private temporary folder instead (run_dir), removed at the end.
         self.chief_dir, self.helper = chief_dir, run_dir != chief_dir

@@ -6,6 +6,7 @@ precision), builds the networks itself, then `open_run`, which creates the run's
 its newest intact checkpoint into those networks. `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
+import contextlib
 import json
 import os
 import resource
@@ -189,12 +190,12 @@ def keep_if_best(run, fd):
         checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
 
 
-def write_epoch_files(run, images):
+def write_epoch_files(run, images, row_names=None):
     """An epoch's progress grid of `images`, metrics.csv and the loss plot; returns the grid's path."""
     from samples import save_grid
 
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
-    checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, columns=8))
+    checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, 8, row_names))
     write_metrics(run.dir, run.history)
     save_plot(run)
     return grid_path
@@ -222,6 +223,33 @@ class StopFlag:
         self.requested = True
         print(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
             "(press Ctrl-C again to quit now)", flush=True)
+
+
+@contextlib.contextmanager
+def failures_in_one_line(run, plan, args):
+    """Around the training loop: a failure a long run can meet becomes one line
+    that says how to resume, and a multi-worker helper's private folder goes."""
+    import tensorflow as tf
+
+    from machinery.runs import resume_command
+
+    resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
+    try:
+        yield
+    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
+        if args.strategy != "multi-worker":
+            raise
+        raise SystemExit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
+                         f"every checkpoint written is intact. Start every worker again with: "
+                         f"{resume} --strategy multi-worker") from None
+    except OSError as error:  # e.g. the disk filled up: every file written so far is complete
+        raise SystemExit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
+                         f"checkpoint is intact. Free some space, then: {resume}") from None
+    finally:
+        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
+            shutil.rmtree(run.dir, ignore_errors=True)
+            print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
+                  flush=True)
 
 
 def peak_memory():
