@@ -43,7 +43,9 @@ class DataError(Exception):
 # nothing useful. These two functions are the only place the scaling lives.
 # ---------------------------------------------------------------------------
 def scale_images(images_uint8):
-    """uint8 pixels in [0, 255] -> float32 in [-1, 1] (works on numpy or tf)."""
+    """uint8 pixels in [0, 255] -> float32 in [-1, 1]: numpy in, numpy out; a tensor in, a tensor out."""
+    if isinstance(images_uint8, np.ndarray):
+        return images_uint8.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     import tensorflow as tf
 
     return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0

@@ -88,7 +88,7 @@ def define_gan(generator, discriminator, config, jit_compile=False):
     loss = config["loss"]
     discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
                           metrics=discriminator_metrics(loss), jit_compile=jit_compile)
-    noise = keras.Input(shape=(config["latent_dim"],), name="noise")
+    noise = keras.Input(shape=generator.inputs[0].shape[1:], name="noise")
     if config["conditional"]:
         # The same classes go to both networks: G draws an image of class y,
         # and D judges "is this a real image of class y?".

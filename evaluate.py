@@ -33,6 +33,7 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import atomic_save, atomic_write_text
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
+from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from features import check_feature_spec, load_feature_network
 from scores import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
@@ -67,11 +68,12 @@ def feature_statistics(batches, network, total, seed=0, full_rank=True):
 
 def real_batches(images, batch_size):
     for start in range(0, len(images), batch_size):
-        yield scale_images(images[start:start + batch_size]).numpy()
+        yield scale_images(images[start:start + batch_size])
 
 
 def generated_batches(generator, total, batch_size, seed, classes=None):
-    """Batches of generated images; a conditional generator draws `classes` uniformly, in equal numbers."""
+    """Batches (images, their classes or None) of generated images; a conditional
+    generator draws `classes` uniformly, each as often as the others."""
     rng = np.random.default_rng(seed)
     if classes is not None:  # each class as often as the others (up to one image), in random order
         class_of_image = rng.permutation(np.resize(np.asarray(classes, np.int32), total))
@@ -79,7 +81,7 @@ def generated_batches(generator, total, batch_size, seed, classes=None):
         latent_dim = generator.inputs[0].shape[1]
         noise = rng.standard_normal((min(batch_size, total - start), latent_dim)).astype(np.float32)
         batch_classes = None if classes is None else class_of_image[start:start + batch_size]
-        yield draw(generator, noise, batch_classes, batch_size)
+        yield draw(generator, noise, batch_classes, batch_size), batch_classes
 
 
 def pick_real(data, split, n, seed):
@@ -136,6 +138,8 @@ def report(entry):
     print(f"KID {entry['kid_mean']:.5f} ± {entry['kid_std']:.5f} {beside}")
     if entry["is_mean"] is not None:
         print(f"Inception Score {entry['is_mean']:.3f} ± {entry['is_std']:.3f} ({IS_SPLITS} splits) {beside}")
+    if "class_kid" in entry:
+        report_classes(entry, beside)
 
 
 class TrainingEvaluator:
@@ -154,7 +158,7 @@ class TrainingEvaluator:
     def __call__(self, generator, seed):
         # The same noise every time, so scores of different epochs compare fairly.
         batches = generated_batches(generator, self.samples, self.batch_size, seed, self.classes)
-        stats = feature_statistics(batches, self.network, self.samples)
+        stats = feature_statistics((images for images, _ in batches), self.network, self.samples)
         return frechet_distance(stats.mean, stats.covariance, self.reference["mean"], self.reference["covariance"])
 
 
@@ -198,6 +202,8 @@ def parse_args(argv=None):
                    "the floor that every score should be read against")
     p.add_argument("--no-ema", action="store_true", help="score the latest generator weights even when the run "
                    "kept a moving average (--ema), to compare the two")
+    p.add_argument("--classifier", metavar="FILE.keras", help="conditional runs: a CIFAR-10 classifier for class "
+                   "agreement, from benchmarks/train_classifier.py (default: none, no class agreement)")
     p.add_argument("--cache-dir", default=DEFAULT_CACHE,
                    help="where reference statistics are cached (default: ~/.cache/keras-gan-cifar10)")
     args = p.parse_args(argv)
@@ -208,7 +214,8 @@ def parse_args(argv=None):
         if not low <= value <= high:
             p.error(f"{flag} {value}: must be from {low} to {high}")
     for flag, value in (("RUN_DIR", args.run_dir), ("--data", args.data), ("--features", args.features),
-                        ("--inception-weights", args.inception_weights), ("--cache-dir", args.cache_dir)):
+                        ("--inception-weights", args.inception_weights), ("--cache-dir", args.cache_dir),
+                        ("--classifier", args.classifier)):
         if value == "":
             p.error(f"{flag}: empty path")
     return args
@@ -225,6 +232,11 @@ def check_inputs(args):
             check_writable_folder("RUN_DIR", args.run_dir)
         if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
             load_cifar10(args.data, split="test" if args.real_test else "train")
+        if args.classifier:
+            check_classifier_file(args.classifier)
+            if args.real_test or not checked[0].get("conditional"):
+                raise EvalError(f"--classifier: class agreement needs a conditional run (train.py --conditional), "
+                                f"and {args.run_dir or '--real-test'} is not one")
         if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
             raise EvalError(f"--cache-dir {args.cache_dir}: exists and is not a folder")
         check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
@@ -243,6 +255,7 @@ def evaluate(args, config, weights_name):
             raise EvalError(str(error)) from None
     try:
         network = load_feature_network(args.features, args.inception_weights)
+        classifier = load_classifier(args.classifier) if args.classifier else None
     except ValueError as error:
         raise EvalError(str(error)) from None
     data = args.data or config.get("data")
@@ -252,10 +265,17 @@ def evaluate(args, config, weights_name):
         stats = feature_statistics(real_batches(images, args.batch_size), network, len(images))
         what = "real CIFAR-10 test images"
     else:
-        batches = generated_batches(generator, args.n, args.batch_size, args.seed, trained_classes(config))
-        stats = feature_statistics(batches, network, args.n)
+        classes = trained_classes(config)
+        batches = generated_batches(generator, args.n, args.batch_size, args.seed, classes)
+        if classes is not None:  # a conditional run: kept for the per-class scores (class_scores.py)
+            batches = list(batches)
+        stats = feature_statistics((images for images, _ in batches), network, args.n)
         what = f"generated by {args.run_dir} ({weights_name})"
-    return score(stats, reference, network, what)
+    entry = score(stats, reference, network, what)
+    if not args.real_test and classes is not None:
+        generated, asked = (np.concatenate(part) for part in zip(*batches))
+        entry.update(class_scores(generated, asked, network, data, classes, args.batch_size, classifier))
+    return entry
 
 
 def main(argv=None):

@@ -51,7 +51,7 @@ class ReferenceClassicLoop:
     """
 
     def __init__(self, images, config):
-        self.images = scale_images(images).numpy()  # the tutorial keeps all images as float32
+        self.images = scale_images(images)  # the tutorial keeps all images as float32
         # The same networks and batch as the preset being timed (the tutorial's
         # loop, BCE loss and no augmentation around them), so the ratio measures the loop alone.
         self.batch_size, self.latent_dim = config["batch_size"], config["latent_dim"]

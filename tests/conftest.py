@@ -101,6 +101,18 @@ def trained_run(real_archive, tmp_path_factory):
     return run_dir, result.stdout
 
 
+@pytest.fixture(scope="session")
+def tiny_features(tmp_path_factory):
+    """A small .keras feature network (pooled pixels, plus a softmax head for IS)."""
+    import keras
+    images = keras.Input((32, 32, 3))
+    pooled = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(images))  # 4x4x3 = 48 features
+    probabilities = keras.layers.Dense(10, activation="softmax")(pooled)
+    path = str(tmp_path_factory.mktemp("features") / "pooled.keras")
+    keras.Model(images, [pooled, probabilities]).save(path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def float32_policy_after_each_test():
     """A test that starts a run in this process (train.start, with --precision auto) sets Keras' global

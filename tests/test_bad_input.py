@@ -116,12 +116,12 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_p
     checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
     args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
     plan = runs.check_run(args)
-    run, images = train.start(plan, args, *session.prepare_devices(args)), plan.images
+    run = train.start(plan, args, *session.prepare_devices(args))
     weights = run.discriminator.get_weights()
     weights[0][...] = np.nan
     run.discriminator.set_weights(weights)
     with pytest.raises(SystemExit) as stopped:
-        train.train(run, images, stop=type("NoStop", (), {"requested": False})())
+        train.train(run, plan.images, plan.classes, stop=type("NoStop", (), {"requested": False})())
     assert stopped.value.code == train.NAN_EXIT_CODE
     message = capsys.readouterr().out
     assert "diverged at step 2: the discriminator loss is not finite" in message and "learning rate" in message

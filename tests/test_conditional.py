@@ -182,5 +182,5 @@ def test_evaluation_draws_every_class_equally():
 
     generator = RecordingGenerator()
     batches = list(generated_batches(generator, 30, 7, seed=0, classes=[2, 4, 6]))
-    assert sum(len(batch) for batch in batches) == 30
+    assert sum(len(images) for images, _ in batches) == 30
     assert sorted(generator.seen) == [2] * 10 + [4] * 10 + [6] * 10

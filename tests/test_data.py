@@ -51,9 +51,11 @@ def test_class_filter(synthetic):
 
 def test_scaling_round_trip_and_range():
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
-    scaled = scale_images(pixels).numpy()
+    scaled = scale_images(pixels)
     assert scaled.dtype == np.float32 and scaled.min() == -1.0 and scaled.max() == 1.0
     np.testing.assert_array_equal(unscale_images(scaled), pixels)
+    import tensorflow as tf
+    np.testing.assert_array_equal(scale_images(tf.constant(pixels)).numpy(), scaled)  # tf.data's path: the same
 
 
 def test_dataset_batches_are_scaled_reshuffled_and_exact(synthetic):

@@ -109,18 +109,6 @@ def test_inception_plumbing_without_downloading():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def tiny_features(tmp_path_factory):
-    """A small .keras feature network (pooled pixels, plus a softmax head for IS)."""
-    import keras
-    images = keras.Input((32, 32, 3))
-    pooled = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(images))  # 4x4x3 = 48 features
-    probabilities = keras.layers.Dense(10, activation="softmax")(pooled)
-    path = str(tmp_path_factory.mktemp("features") / "pooled.keras")
-    keras.Model(images, [pooled, probabilities]).save(path)
-    return path
-
-
 def test_evaluate_cli_writes_eval_json(trained_run, tiny_features, tmp_path):
     run_dir, _ = trained_run
     common = ["--features", tiny_features, "--n", "200", "--batch-size", "64", "--cache-dir", str(tmp_path)]

@@ -30,6 +30,7 @@ TRAIN = [
     ("--width", NEW + ["--width", "nan"], "--width nan: must be positive"),
     ("--loss", NEW + ["--loss", "mse"], "argument --loss: invalid choice: 'mse'"),
     ("--batch-norm", NEW + ["--batch-norm=yes"], "argument --batch-norm/--no-batch-norm: ignored explicit argument"),
+    ("--conditional", NEW + ["--conditional=1"], "argument --conditional/--no-conditional: ignored explicit"),
     ("--spectral-norm", NEW + ["--spectral-norm=1"], "argument --spectral-norm/--no-spectral-norm: ignored explicit"),
     ("--dropout", NEW + ["--dropout", "1"], "--dropout 1.0: must be in [0, 1)"),
     ("--label-smoothing", NEW + ["--label-smoothing", "0.5"], "--label-smoothing 0.5: must be in [0, 0.5)"),
@@ -68,6 +69,8 @@ SAMPLES = [
     ("--out", ["{run}", "--out", "{run}/progress"], "unknown image type"),
     ("--individual", ["{run}", "--out", "{tmp}/g.png", "--individual", "{file}"], "exists and is not a folder"),
     ("--interpolate", ["{run}", "--interpolate=1"], "argument --interpolate: ignored explicit argument"),
+    ("--class", ["{run}", "--class", "unicorn"], "--class: unknown class 'unicorn'"),
+    ("--class", ["{run}", "--class", "ship"], "is not conditional"),
     ("--no-ema", ["{run}", "--no-ema=1"], "argument --no-ema: ignored explicit argument"),
 ]
 EVALUATE = [
@@ -80,6 +83,7 @@ EVALUATE = [
     ("--seed", ["{run}", "--seed", "-1"], "--seed -1: must be from 0"),
     ("--real-test", ["--real-test=yes"], "argument --real-test: ignored explicit argument"),
     ("--no-ema", ["{run}", "--no-ema=yes"], "argument --no-ema: ignored explicit argument"),
+    ("--classifier", ["{run}", "--classifier", "{file}"], "--classifier {file}: not a .keras file"),
     ("--cache-dir", ["{run}", "--cache-dir", "{file}"], "--cache-dir {file}: exists and is not a folder"),
 ]
 TABLES = {"train.py": TRAIN, "samples.py": SAMPLES, "evaluate.py": EVALUATE}

@@ -1,0 +1,85 @@
+"""Train the CIFAR-10 classifier that evaluate.py --classifier uses for class agreement.
+
+Class agreement asks: of the images a conditional generator drew for class y,
+what fraction does a good classifier call y? This script makes that
+classifier, offline, on the training set, and reports its test accuracy (the
+ceiling of any agreement). It takes images in the generator's range [-1, 1]
+(defDATA.scale_images), so generated images go in as they are.
+
+The network is a small VGG-style CNN (three blocks of two 3x3 convolutions
+with batch norm, each halving the size), trained with random flips and
+translations and Adam with a cosine-decaying learning rate.
+
+    python benchmarks/train_classifier.py --data ~/.cache/cifar10/cifar-10-python.tar.gz --out classifier.keras
+
+Plain Keras 3 with numpy input, so it also runs on Keras' JAX backend (as on
+the lent GPU machines, which have no TensorFlow).
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from defDATA import CLASS_NAMES, IMAGE_SHAPE, load_cifar10, scale_images  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder (required)")
+    p.add_argument("--out", default="classifier.keras", help="the .keras file to write (default: classifier.keras)")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the 50,000 training images (default: 30)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per update (default: 128)")
+    p.add_argument("--width", type=int, default=64, help="filters of the first block; x2, x4 after (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, order and augmentation (default: 0)")
+    return p.parse_args()
+
+
+def define_classifier(width):
+    """[N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities."""
+    import keras
+    from keras import layers
+
+    images = keras.Input(shape=IMAGE_SHAPE, name="images")
+    x = layers.RandomFlip("horizontal")(images)                       # only while training
+    x = layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=-1.0)(x)
+    for filters in (width, 2 * width, 4 * width):                    # 32x32 -> 16x16 -> 8x8 -> 4x4
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))      # 4 * width
+    probabilities = layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32")(x)
+    return keras.Model(images, probabilities, name="cifar10_classifier")
+
+
+def main():
+    args = parse_args()
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    train_images, train_classes = load_cifar10(args.data, "train")
+    test_images, test_classes = load_cifar10(args.data, "test")
+    train_x, test_x = scale_images(train_images), scale_images(test_images)
+    model = define_classifier(args.width)
+    steps = args.epochs * (len(train_x) // args.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    print(f"Keras {keras.__version__}, backend {keras.config.backend()}; {model.count_params():,} parameters; "
+          f"{len(train_x)} training and {len(test_x)} test images", flush=True)
+    started = time.time()
+    model.fit(train_x, train_classes, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
+              validation_data=(test_x, test_classes), validation_freq=max(1, args.epochs // 5))
+    minutes = (time.time() - started) / 60
+    _, accuracy = model.evaluate(test_x, test_classes, batch_size=500, verbose=0)
+    model.save(args.out)
+    print(f"test accuracy {accuracy:.4f} on {len(test_x)} images after {args.epochs} epochs, "
+          f"{minutes:.1f} minutes of training; wrote {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

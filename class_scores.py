@@ -1,0 +1,95 @@
+"""Scores of a class-conditional generator: per-class KID and class agreement.
+
+The scores over all classes (evaluate.py) cannot tell a generator that draws
+good cats when asked for ships from one that draws ships. For a conditional
+run (train.py --conditional) evaluate.py adds two scores that can:
+  * per-class KID: for each class y, the KID between the features of images
+    drawn for y and those of real training images of class y. The mean over
+    classes, and the worst class by name, show which classes lag.
+  * class agreement: the fraction of generated images that a CIFAR-10
+    classifier (evaluate.py --classifier FILE.keras, made by
+    benchmarks/train_classifier.py) assigns to the class asked for. Chance is
+    1 in the number of classes; the ceiling is the same classifier's accuracy
+    on real test images, printed beside it.
+"""
+import os
+
+import numpy as np
+
+from defDATA import CLASS_NAMES, load_cifar10, scale_images
+from scores import kernel_inception_distance
+
+
+def per_class_kid(generated_features, generated_classes, real_features, real_classes, classes):
+    """{class number: KID mean} between each class's generated and real features."""
+    return {int(c): kernel_inception_distance(generated_features[generated_classes == c],
+                                              real_features[real_classes == c])[0] for c in classes}
+
+
+def class_agreement(probabilities, asked_classes):
+    """The fraction of images whose most probable class is the class asked for."""
+    return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(asked_classes)))
+
+
+def check_classifier_file(path):
+    """Refuse a --classifier that cannot be a Keras model file, before TensorFlow loads."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--classifier {path}: no such file")
+    if not path.endswith(".keras"):
+        raise ValueError(f"--classifier {path}: not a .keras file (make one with benchmarks/train_classifier.py)")
+
+
+def load_classifier(path):
+    """A .keras classifier: [N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities. Raises ValueError."""
+    import keras
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise ValueError(f"--classifier {path}: unreadable ({type(error).__name__})") from None
+    if tuple(model.input_shape[1:]) != (32, 32, 3) or model.output_shape[-1] != len(CLASS_NAMES):
+        raise ValueError(f"--classifier {path}: takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
+                         f"not 32x32x3 images -> {len(CLASS_NAMES)} class probabilities")
+    return model
+
+
+def real_images_of_classes(data, split, classes, per_class, seed=0):
+    """(images, classes): `per_class` random images of each class of a CIFAR-10 split."""
+    images, labels = load_cifar10(data, split=split, classes=classes)
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes])
+    return images[np.sort(keep)], labels[np.sort(keep)]
+
+
+def in_batches(function, inputs, batch_size):
+    return np.concatenate([function(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
+
+
+def class_scores(generated, asked, network, data, classes, batch_size, classifier=None):
+    """The conditional scores for generated images (in [-1, 1]) drawn for classes `asked`: a dict for eval.json."""
+    features = in_batches(lambda images: network(images)[0], generated, batch_size)
+    real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes))
+    real_features = in_batches(lambda images: network(scale_images(images))[0], real, batch_size)
+    kids = per_class_kid(features, asked, real_features, real_classes, classes)
+    worst = max(kids, key=kids.get)
+    entry = {"class_kid": {CLASS_NAMES[c]: round(value, 6) for c, value in kids.items()},
+             "class_kid_mean": round(float(np.mean(list(kids.values()))), 6), "worst_class": CLASS_NAMES[worst],
+             "class_agreement": None, "classifier_test_accuracy": None}
+    if classifier is not None:
+        def predict(images):
+            return np.asarray(classifier.predict_on_batch(images))
+
+        entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size), asked), 4)
+        test, test_classes = load_cifar10(data, split="test", classes=classes)
+        entry["classifier_test_accuracy"] = round(class_agreement(in_batches(predict, scale_images(test), batch_size),
+                                                                  test_classes), 4)
+    return entry
+
+
+def report_classes(entry, beside):
+    """Print the conditional scores of an eval.json entry."""
+    print(f"per-class KID: mean {entry['class_kid_mean']:.5f}, worst {entry['worst_class']} "
+          f"{entry['class_kid'][entry['worst_class']]:.5f} {beside}")
+    if entry["class_agreement"] is not None:
+        print(f"class agreement {100 * entry['class_agreement']:.1f}% (the classifier on real test images: "
+              f"{100 * entry['classifier_test_accuracy']:.1f}%; chance {100 / len(entry['class_kid']):.0f}%)")

@@ -1,0 +1,95 @@
+"""Scores of a conditional generator (class_scores.py, evaluate.py --classifier)."""
+import json
+import os
+
+import numpy as np
+
+from class_scores import class_agreement, class_scores, per_class_kid
+from conftest import TINY, run_script
+
+
+def mmd_by_hand(x, y):
+    """Unbiased squared MMD with the cubic kernel (a.b / d + 1)^3, written out element by element."""
+    def k(a, b):
+        return (np.dot(a, b) / len(a) + 1) ** 3
+
+    m, n = len(x), len(y)
+    within_x = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    within_y = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    between = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return within_x + within_y - 2 * between
+
+
+def test_per_class_kid_compares_each_class_with_its_own_real_images():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((12, 3))
+    real_classes = np.array([1] * 6 + [4] * 6)
+    generated = rng.standard_normal((12, 3)) + np.where(np.arange(12) < 6, 0.0, 2.0)[:, None]  # class 4 shifted
+    generated_classes = np.array([1] * 6 + [4] * 6)
+    kids = per_class_kid(generated, generated_classes, real, real_classes, [1, 4])
+    for c in (1, 4):  # subsets of all 6 images each: the whole sets, so the mean equals the full MMD
+        expected = mmd_by_hand(generated[generated_classes == c], real[real_classes == c])
+        np.testing.assert_allclose(kids[c], expected, rtol=1e-9)
+    assert kids[4] > kids[1]  # the shifted class is the worse one
+
+
+def test_class_agreement_counts_the_most_probable_class():
+    probabilities = np.array([[0.1, 0.9, 0.0], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.0, 0.4, 0.6]])
+    assert class_agreement(probabilities, [1, 0, 1, 2]) == 0.75
+
+
+class AlwaysClass:
+    """A stub classifier with known outputs: every image is class `number`."""
+
+    def __init__(self, number):
+        self.number = number
+
+    def predict_on_batch(self, images):
+        return np.eye(10)[np.full(len(images), self.number)]
+
+
+def test_class_scores_on_stubs(real_archive):
+    from defDATA import load_cifar10
+
+    asked = np.array([3, 8] * 20, np.int32)
+    generated = np.zeros((40, 32, 32, 3), np.float32)
+
+    def network(images):  # features: the mean of each colour channel
+        return np.asarray(images).mean(axis=(1, 2)), None
+
+    entry = class_scores(generated, asked, network, real_archive, [3, 8], 16, AlwaysClass(8))
+    assert set(entry["class_kid"]) == {"cat", "ship"} and entry["worst_class"] in ("cat", "ship")
+    assert entry["class_agreement"] == 0.5  # the stub says "ship" for all; half were asked to be ships
+    _, test_classes = load_cifar10(real_archive, split="test", classes=[3, 8])
+    assert entry["classifier_test_accuracy"] == round(float(np.mean(test_classes == 8)), 4)
+
+
+def test_evaluate_scores_a_conditional_run_per_class(real_archive, tiny_features, tmp_path):
+    import keras
+
+    run_dir = str(tmp_path / "run")
+    trained = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "1", "--steps-per-epoch",
+                         "2", "--conditional", "--classes", "cat,ship,truck", *TINY)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    images = keras.Input((32, 32, 3))
+    classifier = str(tmp_path / "classifier.keras")
+    keras.Model(images, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(images))).save(classifier)
+    common = ["--features", tiny_features, "--n", "60", "--batch-size", "32", "--cache-dir", str(tmp_path / "c")]
+    result = run_script("evaluate.py", run_dir, *common, "--classifier", classifier)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "per-class KID" in result.stdout and "class agreement" in result.stdout
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        entry = json.load(file_object)[-1]
+    assert set(entry["class_kid"]) == {"cat", "ship", "truck"} and 0 <= entry["class_agreement"] <= 1
+    assert 0 <= entry["classifier_test_accuracy"] <= 1
+
+
+def test_classifier_needs_a_conditional_run_and_a_keras_file(trained_run, tiny_features, tmp_path):
+    run_dir, _ = trained_run
+    common = ["--features", tiny_features, "--cache-dir", str(tmp_path)]
+    for flags, message in ((["--classifier", tiny_features], "needs a conditional run"),
+                           (["--classifier", str(tmp_path / "none.keras")], "no such file"),
+                           (["--classifier", __file__], "not a .keras file")):
+        result = run_script("evaluate.py", run_dir, *common, *flags)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert len((result.stdout + result.stderr).strip().splitlines()) == 1
