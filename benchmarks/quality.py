@@ -6,6 +6,12 @@
         --compare "--precision float32 --seed 1" --compare "--precision bfloat16 --seed 0" \\
         --compare "--precision bfloat16 --seed 1" --data ... --features ...
 
+With `--budgets 5,10,20` each configuration is also scored at those earlier
+budgets: it trains to 5 minutes, is stopped and scored, resumes (exactly, as
+`--resume` does) to 10 minutes, and so on, so the table shows how fast each
+reaches a given distance, not only where it ends. The clock runs only while
+it trains (each resume's start-up included), never while a score is computed.
+
 With `--steps N` every configuration trains exactly N steps instead (epochs of
 equal length, cut to divide N), so a faster step cannot buy more updates: the
 check that a faster precision learns as much per step.
@@ -44,10 +50,10 @@ def last_step(run_dir):
         return json.load(file_object)["step"]
 
 
-def train_for(minutes, run_dir, data, train_args):
-    """Run train.py for `minutes` of wall-clock time, then interrupt it cleanly."""
-    command = script("train.py", "--out", run_dir, "--epochs", "100000", *(["--data", data] if data else []),
-                     *shlex.split(train_args))
+def train_for(minutes, run_dir, data, train_args, resume=False):
+    """Run train.py (or resume it) for `minutes` of wall-clock time, then interrupt it cleanly."""
+    where = ["--resume", run_dir] if resume else ["--out", run_dir, *shlex.split(train_args)]
+    command = script("train.py", *where, "--epochs", "100000", *(["--data", data] if data else []))
     print("$ " + shlex.join(command), flush=True)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.time()
@@ -76,8 +82,13 @@ def train_steps(steps, run_dir, data, train_args, images):
     return steps, time.time() - started
 
 
-def score(run_dir, options):
-    """Run evaluate.py on run_dir and return the entry it appended to its eval.json."""
+def score(run_dir, options, classifier=None):
+    """Run evaluate.py on run_dir and return the entry it appended to its eval.json.
+    A conditional run is also scored for class agreement when a classifier is given."""
+    with open(os.path.join(run_dir, "config.json")) as file_object:
+        conditional = json.load(file_object).get("conditional", False)
+    if classifier and conditional and "--real-test" not in options:
+        options = [*options, "--classifier", classifier]
     result = subprocess.run(script("evaluate.py", run_dir, *options), capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"error: evaluate.py failed: {result.stderr.strip().splitlines()[-1]}")
@@ -91,17 +102,28 @@ def parse_args():
                                 "their Fréchet distances next to the real-data floor.")
     p.add_argument("--minutes", type=float, default=30, help="training budget per configuration, in wall-clock "
                    "minutes (default: 30)")
+    p.add_argument("--budgets", default="", help="comma-separated earlier budgets in minutes at which each "
+                   "configuration is also scored, e.g. 5,10,20 (default: none, only the end)")
     p.add_argument("--steps", type=int, help="train every configuration for exactly this many steps instead of "
                    "--minutes (default: off; a batch of 64 or less each step, e.g. the default preset's)")
     p.add_argument("--data", help="CIFAR-10 archive (default: the official archive, downloaded once)")
     p.add_argument("--features", default="inception", help="feature network for evaluate.py (default: inception)")
     p.add_argument("--n", type=int, default=10000, help="images per score (default: 10000)")
+    p.add_argument("--classifier", help="a .keras CIFAR-10 classifier (benchmarks/train_classifier.py): conditional "
+                   "runs are also scored for class agreement (default: none)")
     p.add_argument("--compare", action="append", metavar="TRAIN_ARGS",
                    help="one configuration as train.py options, quoted; repeat it; the first is the baseline "
                    "of the ratios (default: \"--preset classic\" and \"\", the default preset)")
     p.add_argument("--out", default=os.path.join("runs", "quality-" + time.strftime("%Y%m%d-%H%M%S")),
                    help="folder for the benchmark's run directories (default: runs/quality-DATE-TIME)")
-    return p.parse_args()
+    args = p.parse_args()
+    try:
+        args.budget_list = sorted({float(b) for b in args.budgets.split(",") if b.strip()})
+    except ValueError:
+        p.error(f"--budgets {args.budgets}: must be minutes separated by commas, e.g. 5,10,20")
+    if any(not 0 < b < args.minutes for b in args.budget_list):
+        p.error(f"--budgets {args.budgets}: each must be above 0 and below --minutes {args.minutes:g}")
+    return args
 
 
 def main():
@@ -109,18 +131,28 @@ def main():
     configurations = args.compare or ["--preset classic", ""]
     if os.path.exists(args.out):
         sys.exit(f"error: --out {args.out}: already exists; pick a new folder")
+    common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
+    budgets = args.budget_list + [args.minutes]
     runs = []
     for index, train_args in enumerate(configurations):
         run_dir = os.path.join(args.out, f"run{index}")
+        run = {"train_args": train_args or "(default preset)", "dir": run_dir, "budgets": []}
         if args.steps:
             steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, len(load_cifar10(args.data)[0]))
         else:
-            steps, seconds = train_for(args.minutes, run_dir, args.data, train_args)
-        runs.append({"train_args": train_args or "(default preset)", "dir": run_dir, "steps": steps,
-                     "it_per_s": steps / seconds})
-    common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
-    for run in runs:  # scored after all training, so no score competes with a run for the CPU
-        run["fd"] = score(run["dir"], common)["fd"]
+            seconds = 0.0
+            for budget in budgets:  # train to each budget, then score there, the clock stopped
+                minutes = max(budget - seconds / 60, 0.05)  # a resume's start-up may overshoot a close budget
+                steps, segment = train_for(minutes, run_dir, args.data, train_args, resume=seconds > 0)
+                seconds += segment
+                if budget < args.minutes:
+                    entry = score(run_dir, common, args.classifier)
+                    run["budgets"].append({"minutes": budget, "steps": steps, "fd": entry["fd"]})
+        run.update(steps=steps, it_per_s=steps / seconds)
+        runs.append(run)
+    for run in runs:  # the end points are scored after all training, so no score competes with a run for the CPU
+        entry = score(run["dir"], common, args.classifier)
+        run["fd"], run["class_agreement"] = entry["fd"], entry.get("class_agreement")
         run["grid"] = os.path.join(run["dir"], "samples.png")
         subprocess.run(script("samples.py", run["dir"], "--out", run["grid"]), check=True, capture_output=True)
     floor = score(runs[0]["dir"], ["--real-test", *common])
@@ -128,13 +160,21 @@ def main():
     print(f"\nquality benchmark: {budget} of training each; Fréchet distance [{floor['features']}, "
           f"N={floor['n']} vs {floor['reference']}]")
     print("(it/s here divides iterations by the whole budget, start-up included)")
-    print(f"{'configuration':<50} {'iterations':>10} {'it/s':>6} {'FD':>8} {'vs first':>8}  grid")
+    print(f"{'configuration':<50} {'iterations':>10} {'it/s':>6} {'FD':>8} {'vs first':>8} {'agreement':>9}  grid")
     for run in runs:
+        agreement = "" if run["class_agreement"] is None else f"{100 * run['class_agreement']:.1f}%"
         print(f"{run['train_args']:<50} {run['steps']:>10} {run['it_per_s']:>6.2f} {run['fd']:>8.2f} "
-              f"{run['fd'] / runs[0]['fd']:>8.3f}  {run['grid']}")
+              f"{run['fd'] / runs[0]['fd']:>8.3f} {agreement:>9}  {run['grid']}")
     print(f"{'real-data floor (CIFAR-10 test images)':<50} {'':>10} {'':>6} {floor['fd']:>8.2f}")
+    if budgets[:-1] and not args.steps:
+        print("\ntime to quality: Fréchet distance (iterations) at each budget")
+        print(f"{'configuration':<50} " + " ".join(f"{f'{b:g} min':>16}" for b in budgets))
+        for run in runs:
+            points = run["budgets"] + [{"fd": run["fd"], "steps": run["steps"]}]
+            print(f"{run['train_args']:<50} " + " ".join(f"{p['fd']:>8.2f} ({p['steps']:>5})" for p in points))
     with open(os.path.join(args.out, "results.json"), "w") as file_object:
-        json.dump({"minutes": None if args.steps else args.minutes, "steps": args.steps, "n": args.n, "runs": runs,
+        json.dump({"minutes": None if args.steps else args.minutes, "budgets": budgets[:-1], "steps": args.steps,
+                   "n": args.n, "runs": runs,
                    "floor": floor["fd"]}, file_object, indent=1)
 
 
