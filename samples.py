@@ -5,6 +5,7 @@
     python samples.py RUN_DIR --individual pngs/   # also one PNG per image
     python samples.py RUN_DIR --interpolate        # straight-line walks in latent space
     python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
+    python samples.py RUN_DIR --class cat,ship --interpolate   # walks from cat to ship, the noise fixed
 
 `train.py` writes RUN_DIR/config.json (what rebuilds the generator) and
 RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
@@ -145,6 +146,21 @@ def interpolation_noise(latent_dim, walks, steps, rng):
     return (start * (1 - fractions) + end * fractions).reshape(walks * steps, latent_dim)
 
 
+def walk_between_classes(generator, start, end, steps):
+    """Rewrite the generator's class tables so that drawing classes 0 .. steps-1 walks from `start` to `end`.
+
+    Every class enters the generator through a table of learned vectors, one
+    row per class (keras.layers.Embedding). Row k becomes the straight-line
+    mix (1 - t) * row[start] + t * row[end], t = k / (steps - 1): the class
+    itself moves while the noise stays fixed. Changes this generator in place.
+    """
+    fractions = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    for table in [weight for weight in generator.weights if weight.path.endswith("embeddings")]:
+        rows = np.array(table.numpy())
+        rows[:steps] = (1 - fractions) * rows[start] + fractions * rows[end]
+        table.assign(rows)
+
+
 def parse_args(argv=None):
     parser = ArgumentParser(description="Draw image grids from a trained run directory.")
     parser.add_argument("run_dir", help="a run directory written by train.py")
@@ -157,7 +173,8 @@ def parse_args(argv=None):
                         "RUN_DIR/interpolation.png)")
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",
-                        help="each row walks in a straight line between two random latent points")
+                        help="each row walks in a straight line between two random latent points; with two "
+                        "--class of a conditional run, from the first class to the second at fixed noise")
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
@@ -173,12 +190,13 @@ def parse_args(argv=None):
         if value == "":
             parser.error(f"{flag}: empty path")
     if args.classes is not None:
-        try:
-            args.classes = parse_classes(",".join(args.classes))
+        names = [name for name in ",".join(args.classes).split(",") if name.strip()]
+        if not names:
+            parser.error("--class: name at least one class")
+        try:  # in the order given: --interpolate walks from the first class to the second
+            args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
         except DataError as error:
             parser.error(str(error).replace("--classes", "--class"))
-        if args.classes is None:
-            parser.error("--class: name at least one class")
     return args
 
 
@@ -190,10 +208,19 @@ def chosen_classes(args, config):
     return args.classes or trained_classes(config)
 
 
+def is_class_walk(args):
+    return bool(args.interpolate and args.classes and len(args.classes) == 2)
+
+
 def grid_inputs(args, latent_dim, classes):
     """(noise, classes or None, row names or None) of the grid the arguments ask for."""
     rng = np.random.default_rng(args.seed)
     rows = args.rows or (8 if classes is None else 1)
+    if is_class_walk(args):  # each row one noise vector; the columns walk between the two classes
+        rows = args.rows or 4
+        noise = np.repeat(rng.standard_normal((rows, latent_dim)).astype(np.float32), args.cols, axis=0)
+        walk = f"{CLASS_NAMES[args.classes[0]]} to {CLASS_NAMES[args.classes[1]]}"
+        return noise, np.tile(np.arange(args.cols, dtype=np.int32), rows), [walk] * rows
     if args.interpolate:
         noise = interpolation_noise(latent_dim, rows, args.cols, rng)
     else:
@@ -210,6 +237,8 @@ def main(argv=None):
     try:  # everything that can be checked is checked before TensorFlow loads
         config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
         classes = chosen_classes(args, config)
+        if is_class_walk(args) and args.cols > len(CLASS_NAMES):
+            raise SampleError(f"--cols {args.cols}: a walk between two classes has at most {len(CLASS_NAMES)} steps")
         check_output_image("--out", out)
         if args.individual:
             check_output_folder("--individual", args.individual)
@@ -217,6 +246,8 @@ def main(argv=None):
     except (SampleError, RunError) as error:
         sys.exit(f"error: {one_line(error)}")
     noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
+    if is_class_walk(args):
+        walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)
     save_grid(images, out, args.cols, row_names)
     rows = len(images) // args.cols

@@ -184,3 +184,25 @@ def test_evaluation_draws_every_class_equally():
     batches = list(generated_batches(generator, 30, 7, seed=0, classes=[2, 4, 6]))
     assert sum(len(images) for images, _ in batches) == 30
     assert sorted(generator.seen) == [2] * 10 + [4] * 10 + [6] * 10
+
+
+def test_a_walk_between_two_classes_starts_and_ends_at_them():
+    from samples import draw, walk_between_classes
+
+    generator, _ = build_models(dict(CONDITIONAL, batch_norm=True))
+    for variable in embeddings(generator):
+        variable.assign(np.random.default_rng(3).normal(1.0, 0.5, variable.shape))
+    noise = np.repeat(np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32), 5, axis=0)
+    cat, ship = draw(generator, noise[:2], np.array([3, 8], np.int32))
+    walk_between_classes(generator, 3, 8, steps=5)
+    walk = draw(generator, noise, np.arange(5, dtype=np.int32))
+    np.testing.assert_allclose(walk[0], cat, atol=1e-6)
+    np.testing.assert_allclose(walk[-1], ship, atol=1e-6)
+    assert np.abs(walk[2] - cat).mean() > 1e-4 and np.abs(walk[2] - ship).mean() > 1e-4  # in between: neither
+
+
+def test_samples_walks_between_two_classes(conditional_run, tmp_path):
+    walk = sample(conditional_run, tmp_path / "walk.png", "--class", "ship,cat", "--interpolate")
+    assert walk.shape[0] == 4 * 34 + 2  # four noise vectors, each walking from ship to cat
+    result = run_script("samples.py", conditional_run, "--class", "ship,cat", "--interpolate", "--cols", "11")
+    assert result.returncode != 0 and "at most 10 steps" in result.stderr
