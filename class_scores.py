@@ -26,9 +26,9 @@ def per_class_kid(generated_features, generated_classes, real_features, real_cla
                                               real_features[real_classes == c])[0] for c in classes}
 
 
-def class_agreement(probabilities, asked_classes):
+def class_agreement(probabilities, classes_asked_for):
     """The fraction of images whose most probable class is the class asked for."""
-    return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(asked_classes)))
+    return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(classes_asked_for)))
 
 
 def check_classifier_file(path):
@@ -65,12 +65,13 @@ def in_batches(function, inputs, batch_size):
     return np.concatenate([function(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
 
 
-def class_scores(generated, asked, network, data, classes, batch_size, classifier=None):
-    """The conditional scores for generated images (in [-1, 1]) drawn for classes `asked`: a dict for eval.json."""
-    features = in_batches(lambda images: network(images)[0], generated, batch_size)
+def class_scores(generated, generated_classes, generated_features, network, data, classes, batch_size,
+                 classifier=None):
+    """The conditional scores of generated images (in [-1, 1]) drawn for `generated_classes`, with
+    their features from `network`: a dict for eval.json. `classes`: the classes the run trained on."""
     real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes))
     real_features = in_batches(lambda images: network(scale_images(images))[0], real, batch_size)
-    kids = per_class_kid(features, asked, real_features, real_classes, classes)
+    kids = per_class_kid(generated_features, generated_classes, real_features, real_classes, classes)
     worst = max(kids, key=kids.get)
     entry = {"class_kid": {CLASS_NAMES[c]: round(value, 6) for c, value in kids.items()},
              "class_kid_mean": round(float(np.mean(list(kids.values()))), 6), "worst_class": CLASS_NAMES[worst],
@@ -79,7 +80,8 @@ def class_scores(generated, asked, network, data, classes, batch_size, classifie
         def predict(images):
             return np.asarray(classifier.predict_on_batch(images))
 
-        entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size), asked), 4)
+        entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size),
+                                                         generated_classes), 4)
         test, test_classes = load_cifar10(data, split="test", classes=classes)
         entry["classifier_test_accuracy"] = round(class_agreement(in_batches(predict, scale_images(test), batch_size),
                                                                   test_classes), 4)

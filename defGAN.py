@@ -6,7 +6,8 @@ A GAN trains two networks against each other:
   * the generator G learns to make D say "real" about its images.
 
 G never sees a real image. It learns only through D's gradients, which is why
-we stack the two: `gan(noise) = D(G(noise))`. Training this stacked model with
+we stack the two: `gan(noise) = D(G(noise))` (a conditional GAN, --conditional,
+stacks `gan(noise, y) = D(G(noise, y), y)` for class y). Training this stacked model with
 the label "real" (1) for generated images pushes G's weights towards images
 D believes are real, *provided D's own weights stay fixed during that step*.
 Freezing D correctly is the classic trap; the two step functions below explain it.
@@ -152,11 +153,12 @@ def clip_weights(discriminator, limit):
         variable.assign(keras.ops.clip(variable, -limit, limit))
 
 
-def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0, classes=None):
+def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0,
+                             real_classes=None, fake_classes=None):
     """One discriminator update on real images (label 1) and fakes (label 0).
 
-    A conditional D also gets each image's class: `classes` is then the pair
-    (classes of the real images, classes the fakes were drawn for).
+    A conditional D also gets each image's class: the real images' own
+    (`real_classes`) and those the fakes were drawn for (`fake_classes`).
 
     Both halves go through D as one concatenated batch: one pass and one
     update instead of two. Every loss here is a mean over images, so this is
@@ -172,7 +174,7 @@ def train_discriminator_step(discriminator, real_images, fake_images, real_label
     discriminator.trainable = True
     images = keras.ops.concatenate([real_images, fake_images])
     targets = np.concatenate([labels(len(real_images), real_label), labels(len(fake_images), FAKE)])
-    inputs = images if classes is None else [images, keras.ops.concatenate(classes)]
+    inputs = images if real_classes is None else [images, keras.ops.concatenate([real_classes, fake_classes])]
     result = discriminator.train_on_batch(inputs, targets, return_dict=True)
     if clip:
         clip_weights(discriminator, clip)

@@ -88,7 +88,8 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
         return keras.Model(images, score, name="discriminator")
     classes = keras.Input(shape=(), dtype="int32", name="classes")               # one class number per image
     realness = weighted(layers.Dense(1, dtype="float32"))(x)                      # psi(phi(x)): 1
-    class_vector = layers.Embedding(len(CLASS_NAMES), x.shape[-1], dtype="float32")(classes)  # embed(y): 4096
+    # With --spectral-norm the class vectors are normalized too, as in the paper: the class term stays bounded.
+    class_vector = weighted(layers.Embedding(len(CLASS_NAMES), x.shape[-1], dtype="float32"))(classes)  # embed(y)
     projection = layers.Dot(axes=1, dtype="float32")([class_vector, x])          # <embed(y), phi(x)>: 1
     score = layers.Add(dtype="float32")([realness, projection])                  # 1
     score = layers.Activation(OUTPUT_ACTIVATION[loss], dtype="float32")(score)    # the loss's output range

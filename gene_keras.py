@@ -38,7 +38,7 @@ from presets import scaled
 
 @keras.saving.register_keras_serializable(package="gan")
 class ConditionalBatchNormalization(layers.Layer):
-    """Batch normalization whose gain and bias depend on the class: inputs [x, classes].
+    """Batch normalization whose gain and bias depend on the class: inputs [features, classes].
 
     The features are normalized over the batch as usual, without a gain or bias
     of their own; then each image's features are scaled and shifted by its
@@ -82,7 +82,8 @@ def define_generator(latent_dim, width, architecture, batch_norm, conditional):
     else:
         channels, activation = [scaled(c, width) for c in (512, 256, 128, 64)], layers.ReLU
 
-    def normalized(x):
+    def normalized(x, classes):
+        """Batch norm (per class when conditional) if asked for, then the activation."""
         if batch_norm and conditional:
             x = ConditionalBatchNormalization(len(CLASS_NAMES))([x, classes])
         elif batch_norm:
@@ -90,17 +91,19 @@ def define_generator(latent_dim, width, architecture, batch_norm, conditional):
         return activation()(x)
 
     noise = keras.Input(shape=(latent_dim,), name="noise")                       # latent_dim
-    inputs, x = noise, noise
+    inputs, x, classes = noise, noise, None
     if conditional:
         classes = keras.Input(shape=(), dtype="int32", name="classes")            # one class number per image
         inputs = [noise, classes]
-        if not batch_norm:  # the class's vector, as long as the noise, beside it: 2 x latent_dim
+        if not batch_norm:
+            # The class's learned vector, as long as the noise, beside it: 2 x latent_dim. It starts
+            # small (Keras' uniform +-0.05, against noise of size ~1) and grows as G learns to use it.
             x = layers.Concatenate()([noise, layers.Embedding(len(CLASS_NAMES), latent_dim)(classes)])
-    x = normalized(layers.Dense(4 * 4 * channels[0])(x))                          # 4096 (classic), 8192 (standard)
+    x = normalized(layers.Dense(4 * 4 * channels[0])(x), classes)                 # 4096 (classic), 8192 (standard)
     x = layers.Reshape((4, 4, channels[0]))(x)                                    # 4x4x256 (classic), 4x4x512
     # Each stride-2 transposed convolution doubles height and width.
     for filters in channels[1:]:  # 8x8, 16x16, 32x32 with 128 (classic) or 256, 128, 64 (standard) filters
-        x = normalized(layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(x))
+        x = normalized(layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(x), classes)
     # float32 output whatever the precision policy: images are compared with real ones in float32.
     images = layers.Conv2D(3, 3, padding="same", activation="tanh", name="images", dtype="float32")(x)  # 32x32x3
     return keras.Model(inputs, images, name="generator")

@@ -28,6 +28,7 @@ from machinery.options import (ArgumentParser, RunError, check_config_values, ch
                        check_output_image, one_line, read_config)
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
+PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vectors, or 8 per class
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
 
 
@@ -86,6 +87,19 @@ def draw(generator, noise, classes=None, batch_size=256):
 
     return np.concatenate([np.asarray(generator(inputs(start), training=False))
                            for start in range(0, len(noise), batch_size)])
+
+
+def fixed_noise_grid(generator, noise, classes):
+    """A progress grid from the fixed noise: (images, row names or None).
+
+    Unconditional: one image per noise vector. Conditional (`classes` given):
+    one row per class, each from the same first 8 noise vectors, so a reader
+    watches each class emerge while the noise stays put.
+    """
+    if classes is None:
+        return draw(generator, noise), None
+    noise, image_classes = class_rows(noise[:PROGRESS_COLUMNS], classes)
+    return draw(generator, noise, image_classes), [CLASS_NAMES[c] for c in classes]
 
 
 def class_rows(noise, classes):
@@ -165,7 +179,7 @@ def parse_args(argv=None):
     parser = ArgumentParser(description="Draw image grids from a trained run directory.")
     parser.add_argument("run_dir", help="a run directory written by train.py")
     parser.add_argument("--rows", type=int, help=f"rows of the grid, 1 to {MAX_GRID_SIDE}; for a conditional run, "
-                        "rows per class (default: 8; conditional: 1 per class)")
+                        "rows per class (default: 8; conditional: 1 per class; a walk between two classes: 4)")
     parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
@@ -173,8 +187,9 @@ def parse_args(argv=None):
                         "RUN_DIR/interpolation.png)")
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
     parser.add_argument("--interpolate", action="store_true",
-                        help="each row walks in a straight line between two random latent points; with two "
-                        "--class of a conditional run, from the first class to the second at fixed noise")
+                        help="each row walks in a straight line between two random latent points (for a "
+                        "conditional run, in each class's rows); with exactly two classes given to --class, each "
+                        "row walks from the first class to the second at fixed noise")
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
@@ -205,7 +220,14 @@ def chosen_classes(args, config):
     if args.classes and not config["conditional"]:
         raise SampleError(f"--class: {args.run_dir} is not conditional (trained without --conditional), "
                           "so it cannot draw a chosen class")
-    return args.classes or trained_classes(config)
+    trained = trained_classes(config)
+    untrained = [CLASS_NAMES[c] for c in args.classes or [] if c not in trained]
+    if untrained:
+        raise SampleError(f"--class {', '.join(untrained)}: {args.run_dir} was trained on "
+                          f"{', '.join(CLASS_NAMES[c] for c in trained)} only")
+    if is_class_walk(args) and not 2 <= args.cols <= len(CLASS_NAMES):
+        raise SampleError(f"--cols {args.cols}: a walk between two classes takes 2 to {len(CLASS_NAMES)} steps")
+    return args.classes or trained
 
 
 def is_class_walk(args):
@@ -237,8 +259,6 @@ def main(argv=None):
     try:  # everything that can be checked is checked before TensorFlow loads
         config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
         classes = chosen_classes(args, config)
-        if is_class_walk(args) and args.cols > len(CLASS_NAMES):
-            raise SampleError(f"--cols {args.cols}: a walk between two classes has at most {len(CLASS_NAMES)} steps")
         check_output_image("--out", out)
         if args.individual:
             check_output_folder("--individual", args.individual)

@@ -37,12 +37,12 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # of its own: main() checks the command line first, so that a mistake is
 # answered at once, and only then loads TensorFlow (in start()).
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
-from defDATA import CLASS_NAMES, make_dataset, trained_classes
+from defDATA import make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
 from machinery import progress, runs, session
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
-from samples import class_rows, draw
+from samples import fixed_noise_grid
 
 NAN_EXIT_CODE = 3
 
@@ -153,7 +153,7 @@ def build_networks(config, strategy, jit_compile):
     from ema import GeneratorEMA
 
     with strategy.scope():  # under tf.distribute every variable is made once per replica (machinery/devices.py)
-        generator, discriminator = defGAN.build_models(config)  # G: noise -> image, D: image -> "is it real?"
+        generator, discriminator = defGAN.build_models(config)  # G: noise (, class) -> image, D: image (, class) -> "real?"
         gan = defGAN.define_gan(generator, discriminator, config, jit_compile)  # compiles D, and D(G(noise))
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None  # G's weight average (ema.py)
     return generator, discriminator, gan, ema
@@ -187,12 +187,12 @@ def train_step(run, batch, step):
     # As in the classic tutorial, D sees half a batch of real and half of fake
     # images per update, and G trains on a full batch.
     sums = {}
-    for index, real in enumerate(keras.ops.split(images, config["d_steps"])):
+    real_parts = keras.ops.split(images, config["d_steps"])
+    class_parts = [None] * config["d_steps"] if real_classes is None else keras.ops.split(real_classes, config["d_steps"])
+    for real, classes_of_real in zip(real_parts, class_parts):
         noise, fake_classes = generator_inputs(config, len(real), rng)
-        classes = None if fake_classes is None else (keras.ops.split(real_classes, config["d_steps"])[index],
-                                                     fake_classes)
         fakes = run.generate(noise, fake_classes)
-        stats = train_discriminator_step(run.discriminator, real, fakes, real_label, clip, classes)
+        stats = train_discriminator_step(run.discriminator, real, fakes, real_label, clip, classes_of_real, fake_classes)
         sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
     if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
@@ -224,8 +224,9 @@ def end_of_epoch(run, seconds, timed_steps):
         log(f"  Fréchet distance {row['fd']:.2f} ({run.evaluator.description}); best {run.best_fd:.2f}")
     run.history.append(row)
     run.epoch_sums, run.epoch_steps = {}, 0
-    images, row_names = fixed_noise_grid(run)
-    for warning in progress.training_warnings(row, images):
+    # The same noise every epoch, so the grids compare; one row per class for a conditional GAN.
+    images, row_names = fixed_noise_grid(run.sampler, run.fixed_noise, trained_classes(run.config))
+    for warning in progress.training_warnings(row, images, groups=len(row_names or [""])):
         log(f"  warning: {warning}")
     grid_path = session.write_epoch_files(run, images, row_names)  # the progress grid, metrics.csv, losses.png
     path = save(run)
@@ -233,19 +234,6 @@ def end_of_epoch(run, seconds, timed_steps):
         f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
         f"{row['it_per_s']:.2f} it/s\n  grid {grid_path}\n  metrics {run.dir}/metrics.csv, "
         f"plot {run.dir}/losses.png\n  weights {run.dir}/generator.weights.h5, checkpoint {path}")
-
-
-def fixed_noise_grid(run):
-    """The epoch's progress grid from the same noise every epoch, so the grids compare: (images, row names).
-
-    8x8 images from 64 noise vectors; for a conditional GAN one row per class,
-    each with the same 8 noise vectors, so a reader watches each class emerge.
-    """
-    classes = trained_classes(run.config)
-    if classes is None:
-        return draw(run.sampler, run.fixed_noise), None
-    noise, class_of_image = class_rows(run.fixed_noise[:8], classes)
-    return draw(run.sampler, noise, class_of_image), [CLASS_NAMES[c] for c in classes]
 
 
 def train(run, images, classes, stop):

@@ -21,13 +21,14 @@ COLLAPSED_SPREAD = 0.05
 WARN_AFTER_STEPS = 200  # before this, a fresh generator's near-blank images would raise false alarms
 
 
-def training_warnings(row, grid_images):
+def training_warnings(row, grid_images, groups=1):
     """Plain-language warnings about an epoch's metrics row and its progress grid.
 
     The usual failure modes of a GAN show up here before they show up in the
     images: D winning every call (G gets no useful gradient), D failing on one
     side (it has stopped learning), or G making the same image for any noise
-    ("mode collapse").
+    ("mode collapse"). A conditional GAN's grid has one group of rows per class
+    (`groups`): the spread counts within each class, where collapse hides.
     """
     found = []
     if row["step"] < WARN_AFTER_STEPS:
@@ -42,9 +43,10 @@ def training_warnings(row, grid_images):
         found.append(f"the discriminator calls almost every {side} image wrong "
                      f"(accuracy {100 * min(real, fake):.0f}%): it has lost the game. "
                      "Try a higher --lr-d, --d-steps 2, or less --dropout.")
-    spread = float(np.mean(np.std(grid_images, axis=0)))
+    spread = min(float(np.mean(np.std(group, axis=0))) for group in np.split(grid_images, groups))
     if spread < COLLAPSED_SPREAD:
-        found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} across its images, real data "
+        where = "within one class's row" if groups > 1 else "across its images"
+        found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} {where}, real data "
                      "~0.5): the generator may have collapsed to a few images. Try --loss hinge with "
                      "--spectral-norm, --batch-norm, or resume from an earlier checkpoint with a lower --lr-g.")
     return found

@@ -57,7 +57,7 @@ def test_class_scores_on_stubs(real_archive):
     def network(images):  # features: the mean of each colour channel
         return np.asarray(images).mean(axis=(1, 2)), None
 
-    entry = class_scores(generated, asked, network, real_archive, [3, 8], 16, AlwaysClass(8))
+    entry = class_scores(generated, asked, network(generated)[0], network, real_archive, [3, 8], 16, AlwaysClass(8))
     assert set(entry["class_kid"]) == {"cat", "ship"} and entry["worst_class"] in ("cat", "ship")
     assert entry["class_agreement"] == 0.5  # the stub says "ship" for all; half were asked to be ships
     _, test_classes = load_cifar10(real_archive, split="test", classes=[3, 8])

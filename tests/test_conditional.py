@@ -70,10 +70,12 @@ def test_projection_score_equals_the_formula_by_hand():
     np.testing.assert_allclose(np.asarray(discriminator([images, classes]))[:, 0], expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["concatenated", "conditional-batch-norm"])
-def test_freezing_covers_the_class_embeddings(batch_norm):
-    generator, discriminator = build_models(dict(CONDITIONAL, batch_norm=batch_norm))
-    gan = define_gan(generator, discriminator, dict(CONDITIONAL, lr_d=1e-3, lr_g=1e-3))
+@pytest.mark.parametrize("options", [{}, {"batch_norm": True}, {"spectral_norm": True, "loss": "hinge"}],
+                         ids=["concatenated", "conditional-batch-norm", "spectral-norm"])
+def test_freezing_covers_the_class_embeddings(options):
+    config = dict(CONDITIONAL, lr_d=1e-3, lr_g=1e-3, **options)
+    generator, discriminator = build_models(config)
+    gan = define_gan(generator, discriminator, config)
     rng = np.random.default_rng(0)
     d_tables, g_tables = embeddings(discriminator), embeddings(generator)
     for alternation in range(3):
@@ -82,8 +84,8 @@ def test_freezing_covers_the_class_embeddings(batch_norm):
         fakes = np.asarray(generator([noise, fake_classes.astype(np.int32)], training=True))
         d_before, g_before = snapshot(discriminator), snapshot(generator)
         d_tables_before = [t.numpy().copy() for t in d_tables]
-        train_discriminator_step(discriminator, real, fakes,
-                                 classes=(real_classes.astype(np.int32), fake_classes.astype(np.int32)))
+        train_discriminator_step(discriminator, real, fakes, real_classes=real_classes.astype(np.int32),
+                                 fake_classes=fake_classes.astype(np.int32))
         assert changed(d_before, discriminator) and not changed(g_before, generator), alternation
         assert all(not np.array_equal(old, t.numpy()) for old, t in zip(d_tables_before, d_tables))
 
@@ -205,4 +207,18 @@ def test_samples_walks_between_two_classes(conditional_run, tmp_path):
     walk = sample(conditional_run, tmp_path / "walk.png", "--class", "ship,cat", "--interpolate")
     assert walk.shape[0] == 4 * 34 + 2  # four noise vectors, each walking from ship to cat
     result = run_script("samples.py", conditional_run, "--class", "ship,cat", "--interpolate", "--cols", "11")
-    assert result.returncode != 0 and "at most 10 steps" in result.stderr
+    assert result.returncode != 0 and "takes 2 to 10 steps" in result.stderr
+    result = run_script("samples.py", conditional_run, "--class", "dog")
+    assert result.returncode != 0 and "--class dog: " in result.stderr and "trained on cat, ship only" in result.stderr
+
+
+def test_collapse_is_looked_for_within_each_class():
+    """A conditional G that ignores its noise draws one image per class: the grid varies across
+    classes, so only the spread within each class's row shows the collapse."""
+    from machinery.progress import WARN_AFTER_STEPS, training_warnings
+
+    row = {"step": WARN_AFTER_STEPS, "d_acc_real": 0.7, "d_acc_fake": 0.7}
+    one_image_per_class = np.repeat(np.random.default_rng(0).uniform(-1, 1, (2, 1, 32, 32, 3)), 8, axis=1)
+    grid = one_image_per_class.reshape(16, 32, 32, 3)
+    assert not training_warnings(row, grid)  # over the whole grid, the two classes differ
+    assert "within one class's row" in training_warnings(row, grid, groups=2)[0]
