@@ -153,7 +153,8 @@ def build_networks(config, strategy, jit_compile):
     from ema import GeneratorEMA
 
     with strategy.scope():  # under tf.distribute every variable is made once per replica (machinery/devices.py)
-        generator, discriminator = defGAN.build_models(config)  # G: noise (, class) -> image, D: image (, class) -> "real?"
+        # G: noise (and class) -> image; D: image (and class) -> "is it real?"
+        generator, discriminator = defGAN.build_models(config)
         gan = defGAN.define_gan(generator, discriminator, config, jit_compile)  # compiles D, and D(G(noise))
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None  # G's weight average (ema.py)
     return generator, discriminator, gan, ema
@@ -187,13 +188,14 @@ def train_step(run, batch, step):
     # As in the classic tutorial, D sees half a batch of real and half of fake
     # images per update, and G trains on a full batch.
     sums = {}
-    real_parts = keras.ops.split(images, config["d_steps"])
-    class_parts = [None] * config["d_steps"] if real_classes is None else keras.ops.split(real_classes, config["d_steps"])
-    for real, classes_of_real in zip(real_parts, class_parts):
+    d_steps = config["d_steps"]
+    class_parts = keras.ops.split(real_classes, d_steps) if config["conditional"] else [None] * d_steps
+    for real, classes_of_real in zip(keras.ops.split(images, d_steps), class_parts):
         noise, fake_classes = generator_inputs(config, len(real), rng)
         fakes = run.generate(noise, fake_classes)
-        stats = train_discriminator_step(run.discriminator, real, fakes, real_label, clip, classes_of_real, fake_classes)
-        sums = {key: sums.get(key, 0.0) + value / config["d_steps"] for key, value in stats.items()}
+        stats = train_discriminator_step(run.discriminator, real, fakes, real_label, clip,
+                                         classes_of_real, fake_classes)
+        sums = {key: sums.get(key, 0.0) + value / d_steps for key, value in stats.items()}
     if not np.isfinite(sums["d_loss_real"] + sums["d_loss_fake"]):
         divergence(step, "discriminator", "loss")
     noise, classes = generator_inputs(config, config["batch_size"], rng)

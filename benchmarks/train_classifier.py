@@ -34,7 +34,8 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128, help="images per update (default: 128)")
     p.add_argument("--width", type=int, default=64, help="filters of the first block; x2, x4 after (default: 64)")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
-                   help="Keras dtype policy; mixed_bfloat16 is faster on CPUs with AMX or avx512_bf16 (default: float32)")
+                   help="Keras dtype policy; mixed_bfloat16 is faster on CPUs with AMX or avx512_bf16 "
+                   "(default: float32)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, order and augmentation (default: 0)")
     return p.parse_args()
 
