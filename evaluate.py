@@ -1,10 +1,10 @@
-"""Measure a trained GAN: Fréchet distance (FID), KID and Inception Score.
+"""Measure a trained GAN: Fréchet distance (FID), KID, Inception Score, precision and recall.
 
     python evaluate.py RUN_DIR                                   # InceptionV3 (Keras downloads its weights)
     python evaluate.py RUN_DIR --features ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite
     python evaluate.py --real-test --features FILE               # the floor: real test images vs train
 
-All three scores compare *features* of images, taken from a network trained on
+Every score compares *features* of images, taken from a network trained on
 ImageNet, rather than pixels:
   * Fréchet distance: fit a Gaussian (mean, covariance) to the features of the
     generated and of the real images and measure the distance between the two
@@ -15,9 +15,14 @@ ImageNet, rather than pixels:
     FID it has no bias that depends on the number of samples.
   * Inception Score: how confidently and how diversely a classifier labels the
     generated images (needs class probabilities, so only with InceptionV3).
+  * Precision, recall, density and coverage: whether the generated images lie
+    where real ones do (realism) and the real ones where generated ones do
+    (variety), from each set's k-nearest-neighbour balls (scores.py explains).
+    Each needs its real-data value beside it: `--real-test`.
 
 Features are processed in batches: statistics accumulate in float64 moments,
-and only a bounded random subset of features is kept for KID, so 50,000
+and only a bounded random subset of features is kept for KID and the four
+manifold scores, so 50,000
 samples need no more memory than 10,000. The real images' statistics are
 cached per (data, feature network, N). The formulas live in scores.py, the
 feature networks in features.py.
@@ -31,11 +36,13 @@ import time
 import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
-from machinery.checkpoint import atomic_save, atomic_write_text
+from machinery.checkpoint import atomic_save
+from machinery.progress import append_result, read_results
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from features import check_feature_spec, load_feature_network
-from scores import IS_SPLITS, FeatureStatistics, frechet_distance, kernel_inception_distance
+from scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
+                    precision_recall_density_coverage)
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
 from samples import SampleError, build_generator, check_run_dir, draw
 
@@ -132,6 +139,9 @@ def score(stats, reference, network, what):
              "fd": round(fd, 4), "kid_mean": kid[0], "kid_std": kid[1], "is_mean": None, "is_std": None}
     if stats.has_probabilities:
         entry["is_mean"], entry["is_std"] = stats.is_sums.score()
+    # On the same kept features as KID (up to scores.KID_KEEP per set), in blocks.
+    manifold = precision_recall_density_coverage(reference["kid_features"], stats.kid_features())
+    entry.update({name: round(value, 4) for name, value in manifold.items()})
     return entry
 
 
@@ -141,6 +151,8 @@ def report(entry):
     print(f"KID {entry['kid_mean']:.5f} ± {entry['kid_std']:.5f} {beside}")
     if entry["is_mean"] is not None:
         print(f"Inception Score {entry['is_mean']:.3f} ± {entry['is_std']:.3f} ({IS_SPLITS} splits) {beside}")
+    print(f"precision {entry['precision']:.3f}, recall {entry['recall']:.3f}, density {entry['density']:.3f}, "
+          f"coverage {entry['coverage']:.3f} (k={NEIGHBOURS}; {min(entry['n'], KID_KEEP)} of each set) {beside}")
     if "class_kid" in entry:
         report_classes(entry, beside)
 
@@ -163,29 +175,6 @@ class TrainingEvaluator:
         batches = generated_batches(generator, self.samples, self.batch_size, seed, self.classes)
         stats = feature_statistics((images for images, _ in batches), self.network, self.samples)
         return frechet_distance(stats.mean, stats.covariance, self.reference["mean"], self.reference["covariance"])
-
-
-def read_results(run_dir):
-    """The entries of RUN_DIR/eval.json (a JSON list), [] when there is none yet."""
-    path = os.path.join(run_dir, "eval.json")
-    if not os.path.exists(path):
-        return []
-    try:
-        with open(path, encoding="utf-8") as file_object:
-            entries = json.load(file_object)
-    except (OSError, ValueError):
-        raise EvalError(f"{path}: not readable JSON; move it away, it is not overwritten") from None
-    if not isinstance(entries, list):
-        raise EvalError(f"{path}: holds a JSON {type(entries).__name__}, not a list of results; move it away, "
-                        "it is not overwritten")
-    return entries
-
-
-def append_result(run_dir, entry):
-    """Append one entry to RUN_DIR/eval.json, atomically."""
-    path = os.path.join(run_dir, "eval.json")
-    atomic_write_text(path, json.dumps(read_results(run_dir) + [entry], indent=1))
-    return path
 
 
 def parse_args(argv=None):
@@ -292,7 +281,7 @@ def main(argv=None):
         report(entry)
         if args.run_dir:
             print(f"appended to {append_result(args.run_dir, entry)}")
-    except EvalError as error:
+    except (EvalError, RunError) as error:
         sys.exit(f"error: {one_line(error)}")
 
 

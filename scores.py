@@ -1,4 +1,5 @@
-"""The scores behind evaluate.py, in plain numpy: Fréchet distance, KID, Inception Score.
+"""The scores behind evaluate.py, in plain numpy: Fréchet distance, KID, Inception Score,
+precision, recall, density and coverage.
 
 Each takes image *features* (or class probabilities) that evaluate.py gets
 from a feature network (features.py); nothing here knows about images or
@@ -8,6 +9,8 @@ import numpy as np
 
 KID_KEEP = 5000  # features kept per set for KID; subsets are drawn from these
 IS_SPLITS = 10  # the Inception Score is reported as mean and std over 10 splits, as in its paper
+NEIGHBOURS = 3  # k of the k-nearest-neighbour balls of precision, recall, density and coverage, as in both papers
+BLOCK = 1000  # rows of a distance matrix computed at once: memory stays ~BLOCK x N, whatever N
 
 
 class FeatureStatistics:
@@ -111,3 +114,47 @@ class InceptionScoreSums:
         scores = np.exp(kl)
         return float(scores.mean()), float(scores.std())
 
+
+
+# ---------------------------------------------------------------------------
+# Precision, recall, density and coverage (Kynkäänniemi et al. 2019; Naeem et
+# al. 2020). One Fréchet distance cannot tell blurry-but-varied from
+# sharp-but-collapsed; these four can. Around every feature vector of a set
+# lies a ball reaching to its k-th nearest neighbour in the same set; the
+# union of the balls stands for the set's "manifold".
+#   precision  the fraction of generated points inside the real manifold: are the images realistic?
+#   recall     the fraction of real points inside the generated manifold: is the variety there?
+#   density    how many real balls hold each generated point, over k: like precision, but ~1 for
+#              two samples of one distribution and not fooled by a few real outliers with large balls;
+#   coverage   the fraction of real points whose own ball holds a generated point: like recall,
+#              but robust to generated outliers.
+# ---------------------------------------------------------------------------
+def pairwise_distances(a, b):
+    """Euclidean distances [len(a), len(b)] between two sets of feature vectors, in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    squared = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def neighbour_radii(features, k=NEIGHBOURS, block=BLOCK):
+    """Each point's distance to its k-th nearest *other* point of the same set (blocked)."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), block):
+        distances = pairwise_distances(features[start:start + block], features)
+        radii[start:start + block] = np.partition(distances, k, axis=1)[:, k]  # column 0: the point itself
+    return radii
+
+
+def precision_recall_density_coverage(real, generated, k=NEIGHBOURS, block=BLOCK):
+    """The four manifold scores of `generated` feature vectors against `real` ones: a dict."""
+    real_radii, generated_radii = neighbour_radii(real, k, block), neighbour_radii(generated, k, block)
+    inside_real = np.zeros(len(generated))  # how many real balls hold each generated point
+    real_recalled = np.zeros(len(real), bool)  # real points inside some generated ball
+    nearest_generated = np.full(len(real), np.inf)  # each real point's nearest generated point
+    for start in range(0, len(generated), block):
+        distances = pairwise_distances(generated[start:start + block], real)  # [block, len(real)]
+        inside_real[start:start + block] = np.sum(distances <= real_radii[None, :], axis=1)
+        real_recalled |= np.any(distances <= generated_radii[start:start + block, None], axis=0)
+        nearest_generated = np.minimum(nearest_generated, distances.min(axis=0))
+    return {"precision": float(np.mean(inside_real > 0)), "recall": float(np.mean(real_recalled)),
+            "density": float(np.mean(inside_real) / k), "coverage": float(np.mean(nearest_generated <= real_radii))}

@@ -1,15 +1,17 @@
-"""What a run shows while it trains: metrics.csv and the loss plot.
+"""What a run shows while it trains, and its records: metrics.csv, the loss plot, eval.json.
 
 `train.py` appends one row per epoch to the run's history and calls these two
 functions to rewrite both files (atomically, through checkpoint.atomic_save).
 """
 import csv
 import io
+import json
 import os
 
 import numpy as np
 
 from machinery import checkpoint
+from machinery.options import RunError
 
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
@@ -89,3 +91,26 @@ def plot_losses(run, path):
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=80)
     plt.close(figure)
+
+
+def read_results(run_dir):
+    """The entries of RUN_DIR/eval.json (a JSON list), [] when there is none yet."""
+    path = os.path.join(run_dir, "eval.json")
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as file_object:
+            entries = json.load(file_object)
+    except (OSError, ValueError):
+        raise RunError(f"{path}: not readable JSON; move it away, it is not overwritten") from None
+    if not isinstance(entries, list):
+        raise RunError(f"{path}: holds a JSON {type(entries).__name__}, not a list of results; move it away, "
+                       "it is not overwritten")
+    return entries
+
+
+def append_result(run_dir, entry):
+    """Append one entry to RUN_DIR/eval.json, atomically."""
+    path = os.path.join(run_dir, "eval.json")
+    checkpoint.atomic_write_text(path, json.dumps(read_results(run_dir) + [entry], indent=1))
+    return path

@@ -119,11 +119,13 @@ def test_evaluate_cli_writes_eval_json(trained_run, tiny_features, tmp_path):
     assert floor.returncode == 0, floor.stderr[-2000:]
     with open(os.path.join(run_dir, "eval.json")) as file_object:
         generated, real = json.load(file_object)[-2:]  # appended, one entry per call
-    for field in ("fd", "kid_mean", "kid_std", "is_mean", "is_std", "n", "reference", "features", "images"):
+    for field in ("fd", "kid_mean", "kid_std", "is_mean", "is_std", "n", "reference", "features", "images",
+                  "precision", "recall", "density", "coverage"):
         assert generated[field] is not None and real[field] is not None, field
     assert generated["features"] == "pooled" and generated["n"] == 200 and 1 <= generated["is_mean"] <= 10
     assert real["images"] == "real CIFAR-10 test images"
     assert 0 < real["fd"] < generated["fd"]  # a barely trained generator is far above the real-data floor
+    assert real["recall"] > generated["recall"] and "precision" in result.stdout
     assert any(name.startswith("reference-") for name in os.listdir(tmp_path))  # cached for next time
 
 
@@ -199,3 +201,37 @@ def test_ema_batchnorm_benchmark_scores_four_ways(real_archive, trained_run, tin
     assert scores[0] != scores[1]  # re-estimating changed the statistics, so the images
     refused = run_script("benchmarks/ema_batchnorm.py", trained_run[0], *common)  # the default: no batch norm
     assert refused.returncode == 1 and "not trained with both --batch-norm and --ema" in refused.stderr.splitlines()[-1]
+
+
+def test_precision_recall_density_coverage_by_hand():
+    """1-D points, k = 1: every real point's ball reaches 1, the two generated points' balls reach 9.5."""
+    from scores import precision_recall_density_coverage
+
+    real, generated = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([[0.5], [10.0]])
+    scores = precision_recall_density_coverage(real, generated, k=1)
+    # 0.5 lies in the balls of 0 and 1, 10 in none: precision 1/2, density (2 + 0) / 2 / k.
+    # Every real point lies within 9.5 of a generated one: recall 1. Only 0 and 1 have a
+    # generated point inside their own ball: coverage 2/4.
+    assert scores == {"precision": 0.5, "recall": 1.0, "density": 1.0, "coverage": 0.5}
+
+
+def test_manifold_scores_of_one_distribution_and_of_a_collapse():
+    from scores import precision_recall_density_coverage
+
+    rng = np.random.default_rng(0)
+    real, same = rng.standard_normal((600, 8)), rng.standard_normal((600, 8))
+    scores = precision_recall_density_coverage(real, same)
+    assert min(scores["precision"], scores["recall"], scores["coverage"]) > 0.75
+    assert 0.8 < scores["density"] < 1.2
+    collapsed = np.repeat(real.mean(axis=0, keepdims=True), 600, axis=0)  # one image, 600 times
+    scores = precision_recall_density_coverage(real, collapsed)
+    assert scores["recall"] < 0.05 and scores["coverage"] < 0.05
+
+
+def test_manifold_scores_in_blocks_equal_one_shot():
+    from scores import precision_recall_density_coverage
+
+    rng = np.random.default_rng(1)
+    real, generated = rng.standard_normal((230, 5)), rng.standard_normal((170, 5)) + 0.3
+    assert (precision_recall_density_coverage(real, generated, block=7)
+            == precision_recall_density_coverage(real, generated, block=10_000))
