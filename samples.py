@@ -6,6 +6,7 @@
     python samples.py RUN_DIR --interpolate        # straight-line walks in latent space
     python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
     python samples.py RUN_DIR --class cat,ship --interpolate   # walks from cat to ship, the noise fixed
+    python samples.py RUN_DIR --progress progress.gif          # the per-epoch grids as an animation
 
 `train.py` writes RUN_DIR/config.json (what rebuilds the generator) and
 RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
@@ -193,6 +194,8 @@ def parse_args(argv=None):
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
+    parser.add_argument("--progress", metavar="GIF", help="instead of drawing: replay the run's per-epoch "
+                        "progress grids as an animated GIF, the epoch on each frame (default: off)")
     parser.add_argument("--no-ema", action="store_true",
                         help="use the latest generator weights even when the run kept a moving average (--ema)")
     args = parser.parse_args(argv)
@@ -201,7 +204,8 @@ def parse_args(argv=None):
             parser.error(f"{flag} {value}: must be from 1 to {MAX_GRID_SIDE}")
     if args.seed < 0:
         parser.error(f"--seed {args.seed}: must be 0 or more")
-    for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual)):
+    for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual),
+                        ("--progress", args.progress)):
         if value == "":
             parser.error(f"{flag}: empty path")
     if args.classes is not None:
@@ -253,8 +257,24 @@ def grid_inputs(args, latent_dim, classes):
     return noise, class_of_image, [CLASS_NAMES[c] for c in classes for _ in range(rows)]
 
 
+def write_progress_animation(args):
+    """samples.py RUN_DIR --progress GIF: no generator, no TensorFlow; the grids train.py wrote."""
+    from machinery.progress import progress_gif
+
+    try:
+        if not os.path.isdir(args.run_dir):
+            raise SampleError(f"{args.run_dir}: no such run directory")
+        check_output_image("--progress", args.progress, types=(".gif",))
+        frames = progress_gif(args.run_dir, args.progress)
+    except (SampleError, RunError) as error:
+        sys.exit(f"error: {one_line(error)}")
+    print(f"wrote {args.progress} ({frames} frames, one per epoch)")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.progress:
+        return write_progress_animation(args)
     out = args.out or os.path.join(args.run_dir, "interpolation.png" if args.interpolate else "samples.png")
     try:  # everything that can be checked is checked before TensorFlow loads
         config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)

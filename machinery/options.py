@@ -51,11 +51,11 @@ def check_writable_folder(flag, folder):
         raise RunError(f"{flag} {folder}: cannot write there ({error.strerror})") from None
 
 
-def check_output_image(flag, path):
+def check_output_image(flag, path, types=IMAGE_TYPES):
     """Refuse an output image path that cannot be written, before anything is computed."""
     folder = os.path.dirname(path)
-    if not path.lower().endswith(IMAGE_TYPES):
-        raise RunError(f"{flag} {path}: unknown image type (use {', '.join(IMAGE_TYPES)})")
+    if not path.lower().endswith(types):
+        raise RunError(f"{flag} {path}: unknown image type (use {', '.join(types)})")
     if os.path.isdir(path):
         raise RunError(f"{flag} {path}: is a folder; give a file name")
     if folder and not os.path.isdir(folder):

@@ -1,12 +1,15 @@
-"""What a run shows while it trains, and its records: metrics.csv, the loss plot, eval.json.
+"""What a run shows while it trains, and its records: metrics.csv, the loss plot,
+eval.json, and the progress grids replayed as an animation.
 
 `train.py` appends one row per epoch to the run's history and calls these two
 functions to rewrite both files (atomically, through checkpoint.atomic_save).
 """
 import csv
+import glob
 import io
 import json
 import os
+import re
 
 import numpy as np
 
@@ -114,3 +117,27 @@ def append_result(run_dir, entry):
     path = os.path.join(run_dir, "eval.json")
     checkpoint.atomic_write_text(path, json.dumps(read_results(run_dir) + [entry], indent=1))
     return path
+
+
+def progress_gif(run_dir, path, seconds_per_frame=0.5, label_height=14):
+    """RUN_DIR/progress/epoch_*.png as one animated GIF, in epoch order, each
+    frame labelled with its epoch (Pillow, which matplotlib depends on). Returns the frame count."""
+    from PIL import Image, ImageDraw
+
+    grids = {int(re.search(r"epoch_(\d+)\.png$", name).group(1)): name
+             for name in glob.glob(os.path.join(run_dir, "progress", "epoch_*.png"))}
+    if not grids:
+        raise RunError(f"{run_dir}: no progress grids yet (progress/epoch_*.png); train at least one epoch")
+    frames = []
+    for epoch in sorted(grids):
+        grid = Image.open(grids[epoch]).convert("RGB")
+        frame = Image.new("RGB", (grid.width, grid.height + label_height), "black")
+        frame.paste(grid, (0, label_height))
+        ImageDraw.Draw(frame).text((4, 1), f"epoch {epoch}", fill="white")
+        frames.append(frame)
+    def save(temporary):
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=int(1000 * seconds_per_frame), loop=0)
+
+    checkpoint.atomic_save(path, save)
+    return len(frames)

@@ -71,6 +71,7 @@ SAMPLES = [
     ("--interpolate", ["{run}", "--interpolate=1"], "argument --interpolate: ignored explicit argument"),
     ("--class", ["{run}", "--class", "unicorn"], "--class: unknown class 'unicorn'"),
     ("--class", ["{run}", "--class", "ship"], "is not conditional"),
+    ("--progress", ["{run}", "--progress", "{tmp}/progress.png"], "--progress {tmp}/progress.png: unknown image"),
     ("--no-ema", ["{run}", "--no-ema=1"], "argument --no-ema: ignored explicit argument"),
 ]
 EVALUATE = [
