@@ -7,11 +7,12 @@
     python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
     python samples.py RUN_DIR --class cat,ship --interpolate   # walks from cat to ship, the noise fixed
     python samples.py RUN_DIR --progress progress.gif          # the per-epoch grids as an animation
+    python samples.py RUN_DIR --nearest            # is it copying? generated images beside their nearest training ones
 
 `train.py` writes RUN_DIR/config.json (what rebuilds the generator) and
 RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
-with `defGAN.build_models` and draws from it. `save_grid` is also what
-`train.py` uses for its per-epoch progress grids.
+with `defGAN.build_models` and draws from it; machinery/progress.save_grid
+writes the PNG mosaics, train.py's per-epoch progress grids too.
 
 A conditional generator also takes a class per image. Its default grid has
 one labelled row per class, with the same noise in every row of a column:
@@ -24,54 +25,16 @@ import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
+from machinery.progress import PROGRESS_COLUMNS, save_grid
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
 
-GRID_PADDING = 2  # pixels of black between and around the images of a grid
-PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vectors, or 8 per class
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
 
 
 class SampleError(Exception):
     """A problem with the run directory we can describe in one line."""
-
-
-def save_grid(images, path, columns, row_names=None):
-    """Save float images in [-1, 1], [N, 32, 32, 3], as one PNG mosaic.
-
-    The mosaic is exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad)
-    pixels: one image pixel per PNG pixel, no resampling, no axes. With
-    `row_names`, a margin on the left names each row.
-    """
-    import matplotlib.image  # imported here: only the functions that draw need it
-
-    pixels = unscale_images(images)
-    rows = int(np.ceil(len(pixels) / columns))
-    height, width = pixels.shape[1:3]
-    pad = GRID_PADDING
-    grid = np.zeros((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), np.uint8)
-    for index, image in enumerate(pixels):
-        top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
-        grid[top:top + height, left:left + width] = image
-    if row_names is None:
-        matplotlib.image.imsave(path, grid)
-    else:
-        save_named_rows(grid, path, row_names, height + pad)
-
-
-def save_named_rows(grid, path, row_names, row_height, margin=80, dpi=100):
-    """The grid's pixels unchanged, with each row's name written in a margin on the left."""
-    from matplotlib.figure import Figure
-
-    grid_height, grid_width = grid.shape[:2]
-    figure = Figure(figsize=((grid_width + margin) / dpi, grid_height / dpi), dpi=dpi, facecolor="black")
-    figure.figimage(grid, xo=margin, yo=0)
-    for row, name in enumerate(row_names):
-        centre = GRID_PADDING + row * row_height + (row_height - GRID_PADDING) / 2  # pixels from the top
-        figure.text((margin - 4) / (grid_width + margin), 1 - centre / grid_height, name,
-                    color="white", fontsize=8, ha="right", va="center")
-    figure.savefig(path, dpi=dpi, facecolor="black")
 
 
 def draw(generator, noise, classes=None, batch_size=256):
@@ -196,6 +159,12 @@ def parse_args(argv=None):
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
     parser.add_argument("--progress", metavar="GIF", help="instead of drawing: replay the run's per-epoch "
                         "progress grids as an animated GIF, the epoch on each frame (default: off)")
+    parser.add_argument("--nearest", action="store_true", help="the memorisation check (nearest.py): each row a "
+                        "generated image, then its --cols - 1 nearest training images (default: off)")
+    parser.add_argument("--features", help="with --nearest: measure nearness with this feature network, "
+                        "'inception' or a .keras/.tflite file (default: none, pixel space)")
+    parser.add_argument("--data", help="with --nearest: the training data to search (default: the run's --data, "
+                        "else the official archive)")
     parser.add_argument("--no-ema", action="store_true",
                         help="use the latest generator weights even when the run kept a moving average (--ema)")
     args = parser.parse_args(argv)
@@ -205,7 +174,7 @@ def parse_args(argv=None):
     if args.seed < 0:
         parser.error(f"--seed {args.seed}: must be 0 or more")
     for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual),
-                        ("--progress", args.progress)):
+                        ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
         if value == "":
             parser.error(f"{flag}: empty path")
     if args.classes is not None:
@@ -271,20 +240,44 @@ def write_progress_animation(args):
     print(f"wrote {args.progress} ({frames} frames, one per epoch)")
 
 
+def write_nearest_grid(args, generator, classes, training, out):
+    """--nearest: each row a generated image (classes in turn when conditional), then its nearest training images."""
+    from nearest import nearest_training_grid
+
+    rows = args.rows or 8
+    noise = np.random.default_rng(args.seed).standard_normal((rows, generator.inputs[0].shape[1])).astype(np.float32)
+    image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
+    try:
+        grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features,
+                                            args.cols - 1)
+    except ValueError as error:
+        sys.exit(f"error: {one_line(error)}")
+    save_grid(grid, out, args.cols, None if classes is None else [CLASS_NAMES[c] for c in image_classes])
+    print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
+          f"{len(training)} training images ({space})")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.progress:
         return write_progress_animation(args)
-    out = args.out or os.path.join(args.run_dir, "interpolation.png" if args.interpolate else "samples.png")
+    default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
+    out = args.out or os.path.join(args.run_dir, default_name)
     try:  # everything that can be checked is checked before TensorFlow loads
         config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
         classes = chosen_classes(args, config)
         check_output_image("--out", out)
         if args.individual:
             check_output_folder("--individual", args.individual)
+        if args.nearest:
+            from nearest import training_images_to_search
+            training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
+                                                 args.cols - 1)
         generator = build_generator(args.run_dir, config, weights_name)
-    except (SampleError, RunError) as error:
+    except (SampleError, RunError, ValueError) as error:
         sys.exit(f"error: {one_line(error)}")
+    if args.nearest:
+        return write_nearest_grid(args, generator, classes, training, out)
     noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)

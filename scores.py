@@ -158,3 +158,19 @@ def precision_recall_density_coverage(real, generated, k=NEIGHBOURS, block=BLOCK
         nearest_generated = np.minimum(nearest_generated, distances.min(axis=0))
     return {"precision": float(np.mean(inside_real > 0)), "recall": float(np.mean(real_recalled)),
             "density": float(np.mean(inside_real) / k), "coverage": float(np.mean(nearest_generated <= real_radii))}
+
+
+def nearest_neighbours(queries, references, count, block=BLOCK * 10):
+    """Indices [len(queries), count] of each query's `count` nearest references, nearest first.
+    The references are searched in blocks, so 50,000 training images fit in memory."""
+    best_distances = np.full((len(queries), 0), np.inf)
+    best_indices = np.zeros((len(queries), 0), int)
+    for start in range(0, len(references), block):
+        distances = pairwise_distances(queries, references[start:start + block])
+        indices = np.broadcast_to(np.arange(start, start + distances.shape[1]), distances.shape)
+        # Keep the `count` nearest among those found so far and this block's.
+        distances = np.concatenate([best_distances, distances], axis=1)
+        indices = np.concatenate([best_indices, indices], axis=1)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :count]
+        best_distances, best_indices = (np.take_along_axis(values, order, axis=1) for values in (distances, indices))
+    return best_indices

@@ -16,6 +16,8 @@ import numpy as np
 from machinery import checkpoint
 from machinery.options import RunError
 
+GRID_PADDING = 2  # pixels of black between and around the images of a grid
+PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vectors, or 8 per class
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
@@ -141,3 +143,42 @@ def progress_gif(run_dir, path, seconds_per_frame=0.5, label_height=14):
 
     checkpoint.atomic_save(path, save)
     return len(frames)
+
+
+def save_grid(images, path, columns, row_names=None):
+    """Save float images in [-1, 1], [N, 32, 32, 3], as one PNG mosaic.
+
+    The mosaic is exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad)
+    pixels: one image pixel per PNG pixel, no resampling, no axes. With
+    `row_names`, a margin on the left names each row.
+    """
+    import matplotlib.image  # imported here: only the functions that draw need it
+
+    from defDATA import unscale_images
+
+    pixels = unscale_images(images)
+    rows = int(np.ceil(len(pixels) / columns))
+    height, width = pixels.shape[1:3]
+    pad = GRID_PADDING
+    grid = np.zeros((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), np.uint8)
+    for index, image in enumerate(pixels):
+        top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
+        grid[top:top + height, left:left + width] = image
+    if row_names is None:
+        matplotlib.image.imsave(path, grid)
+    else:
+        save_named_rows(grid, path, row_names, height + pad)
+
+
+def save_named_rows(grid, path, row_names, row_height, margin=80, dpi=100):
+    """The grid's pixels unchanged, with each row's name written in a margin on the left."""
+    from matplotlib.figure import Figure
+
+    grid_height, grid_width = grid.shape[:2]
+    figure = Figure(figsize=((grid_width + margin) / dpi, grid_height / dpi), dpi=dpi, facecolor="black")
+    figure.figimage(grid, xo=margin, yo=0)
+    for row, name in enumerate(row_names):
+        centre = GRID_PADDING + row * row_height + (row_height - GRID_PADDING) / 2  # pixels from the top
+        figure.text((margin - 4) / (grid_width + margin), 1 - centre / grid_height, name,
+                    color="white", fontsize=8, ha="right", va="center")
+    figure.savefig(path, dpi=dpi, facecolor="black")

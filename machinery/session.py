@@ -192,7 +192,7 @@ def keep_if_best(run, fd):
 
 def write_epoch_files(run, images, row_names=None):
     """An epoch's progress grid of `images`, metrics.csv and the loss plot; returns the grid's path."""
-    from samples import PROGRESS_COLUMNS, save_grid
+    from machinery.progress import PROGRESS_COLUMNS, save_grid
 
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, PROGRESS_COLUMNS, row_names))

@@ -16,7 +16,7 @@ from machinery import devices
 from conftest import ROOT, TINY, run_script, weights_of
 from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step
 from presets import CLASSIC
-from samples import GRID_PADDING
+from machinery.progress import GRID_PADDING
 
 
 def test_mirrored_strategy_on_two_cpu_replicas():

@@ -7,7 +7,7 @@ import matplotlib.image
 import numpy as np
 
 from conftest import TINY, run_script
-from samples import GRID_PADDING
+from machinery.progress import GRID_PADDING
 
 
 def grid_size(rows, cols):

@@ -72,6 +72,9 @@ SAMPLES = [
     ("--class", ["{run}", "--class", "unicorn"], "--class: unknown class 'unicorn'"),
     ("--class", ["{run}", "--class", "ship"], "is not conditional"),
     ("--progress", ["{run}", "--progress", "{tmp}/progress.png"], "--progress {tmp}/progress.png: unknown image"),
+    ("--nearest", ["{run}", "--nearest", "--cols", "1"], "--cols 1: --nearest needs 2 or more"),
+    ("--features", ["{run}", "--nearest", "--features", "{tmp}/none.tflite"], "--features {tmp}/none.tflite: no such"),
+    ("--data", ["{run}", "--nearest", "--data", "{tmp}/none.tar.gz"], "--data {tmp}/none.tar.gz: no such file"),
     ("--no-ema", ["{run}", "--no-ema=1"], "argument --no-ema: ignored explicit argument"),
 ]
 EVALUATE = [

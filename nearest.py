@@ -1,0 +1,47 @@
+"""The memorisation check: is the generator copying its training images?
+
+A GAN that reproduced its training images would score well and teach
+nothing. The standard check (`python samples.py RUN_DIR --nearest`) puts each
+generated image beside the training images closest to it: near-copies show up
+at once as twins. "Closest" is measured in the feature network's space when
+`--features` is given (what the scores compare: the same object in another
+pose or colour is near), else in pixel space (exact copies, shifted colours
+excluded).
+"""
+import numpy as np
+
+from defDATA import DataError, load_cifar10, scale_images
+from scores import nearest_neighbours
+
+
+def features_of(images, network, batch_size=100):
+    """[N, d] features of images in [-1, 1]: the network's, or the pixels themselves when network is None."""
+    if network is None:
+        return np.asarray(images, np.float32).reshape(len(images), -1)
+    return np.concatenate([network(images[start:start + batch_size])[0] for start in range(0, len(images), batch_size)])
+
+
+def training_images_to_search(data, classes, features, neighbours):
+    """The training images (uint8) of the run's classes, checked before TensorFlow loads. Raises ValueError."""
+    from features import check_feature_spec
+
+    if neighbours < 1:
+        raise ValueError(f"--cols {neighbours + 1}: --nearest needs 2 or more (a generated image, then neighbours)")
+    if features:
+        check_feature_spec(features)
+    try:
+        return load_cifar10(data, classes=classes)[0]
+    except DataError as error:
+        raise ValueError(str(error)) from None
+
+
+def nearest_training_grid(generated, training_images, features, neighbours):
+    """(rows of [a generated image, its `neighbours` nearest training images], the space searched).
+    `features`: a feature network spec (features.py), or None for pixel space. Raises ValueError."""
+    from features import load_feature_network
+
+    network = load_feature_network(features) if features else None
+    training = scale_images(training_images)
+    nearest = nearest_neighbours(features_of(generated, network), features_of(training, network), neighbours)
+    rows = [np.concatenate([image[None], training[indices]]) for image, indices in zip(generated, nearest)]
+    return np.concatenate(rows), f"{network.name} features" if network else "pixels"
