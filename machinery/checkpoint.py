@@ -125,12 +125,13 @@ def file_sha256(path):
 # samples.py and evaluate.py with their default names), as paths relative to
 # it. --overwrite removes these and nothing else.
 PROJECT_FILES = re.compile(
-    r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|\.lock"
+    r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|nearest\.png|\.lock"
+    r"|tensorboard/events\.out\.tfevents\.[^/]+"
     r"|(generator|discriminator|generator\.ema|generator\.best)\.weights\.h5|progress/epoch_\d+\.png"
     r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|(ema_generator|generator\.ema)\.weights\.h5"
     r"|fixed_noise\.npy"
     r"|state\.json)|(.+/)?\.tmp-[^/]+(/[^/]+)?)")  # the last: half-written files of a killed run
-PROJECT_FOLDERS = re.compile(r"progress|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
+PROJECT_FOLDERS = re.compile(r"progress|tensorboard|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
 
 
 def project_files(run_dir):

@@ -145,15 +145,9 @@ def progress_gif(run_dir, path, seconds_per_frame=0.5, label_height=14):
     return len(frames)
 
 
-def save_grid(images, path, columns, row_names=None):
-    """Save float images in [-1, 1], [N, 32, 32, 3], as one PNG mosaic.
-
-    The mosaic is exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad)
-    pixels: one image pixel per PNG pixel, no resampling, no axes. With
-    `row_names`, a margin on the left names each row.
-    """
-    import matplotlib.image  # imported here: only the functions that draw need it
-
+def grid_pixels(images, columns):
+    """Float images in [-1, 1], [N, 32, 32, 3], as one uint8 mosaic: one image pixel per mosaic pixel,
+    exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad), black between."""
     from defDATA import unscale_images
 
     pixels = unscale_images(images)
@@ -164,17 +158,26 @@ def save_grid(images, path, columns, row_names=None):
     for index, image in enumerate(pixels):
         top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
         grid[top:top + height, left:left + width] = image
+    return grid
+
+
+def save_grid(images, path, columns, row_names=None):
+    """Save the mosaic of `images` (grid_pixels) as a PNG; with `row_names`, a margin on the left names each row."""
+    import matplotlib.image  # imported here: only the functions that draw need it
+
+    grid = grid_pixels(images, columns)
     if row_names is None:
         matplotlib.image.imsave(path, grid)
     else:
-        save_named_rows(grid, path, row_names, height + pad)
+        save_named_rows(grid, path, row_names)
 
 
-def save_named_rows(grid, path, row_names, row_height, margin=80, dpi=100):
+def save_named_rows(grid, path, row_names, margin=80, dpi=100):
     """The grid's pixels unchanged, with each row's name written in a margin on the left."""
     from matplotlib.figure import Figure
 
     grid_height, grid_width = grid.shape[:2]
+    row_height = (grid_height - GRID_PADDING) / len(row_names)
     figure = Figure(figsize=((grid_width + margin) / dpi, grid_height / dpi), dpi=dpi, facecolor="black")
     figure.figimage(grid, xo=margin, yo=0)
     for row, name in enumerate(row_names):

@@ -20,6 +20,7 @@ from machinery import checkpoint
 from machinery.options import RunError, real_images_per_step
 from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
 from machinery.runs import lock_run_dir
+from machinery.tensorboard_log import TensorBoardLog
 
 FIXED_NOISE_SIZE = 64  # an 8x8 progress grid
 
@@ -43,6 +44,7 @@ class Run:
         self.epoch = self.step = self.epoch_steps = 0  # finished epochs, total steps, steps into this epoch
         self.epoch_sums, self.history = {}, []  # running sums of this epoch; one metrics row per epoch
         self.window_sums, self.window_steps, self.curve = {}, 0, []  # the finer-grained loss curve
+        self.tensorboard = None  # machinery/tensorboard_log.py, once the run's folder exists
 
     def record(self, stats):
         """Add one step's statistics to the epoch's sums and to the loss curve."""
@@ -54,6 +56,13 @@ class Run:
             point = {key: value / CURVE_EVERY for key, value in self.window_sums.items()}
             self.curve.append(dict(point, step=self.step))
             self.window_sums, self.window_steps = {}, 0
+            if self.tensorboard:
+                self.tensorboard.scalars(self.step, dict(tensorboard_tags(point), **self.learning_rates()))
+
+    def learning_rates(self):
+        """The two optimizers' current learning rates (they change with --warmup-steps)."""
+        return {f"learning_rate/{name}": float(np.asarray(model.optimizer.learning_rate))
+                for name, model in (("discriminator", self.discriminator), ("generator", self.gan))}
 
     def steps_per_epoch(self, image_count):
         full = image_count // real_images_per_step(self.config)
@@ -144,6 +153,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
             checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
         run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
         run.lock, run.chief_dir = plan.lock or lock_run_dir(run_dir), plan.chief_dir
+        run.tensorboard = TensorBoardLog(run_dir, step=0)
         if not plan.helper:
             print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
         return run
@@ -168,6 +178,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
     if args.precision and not plan.helper:  # a precision typed on resuming is the run's from now on
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
     write_metrics(run_dir, run.history)  # drops any row newer than the checkpoint
+    run.tensorboard = TensorBoardLog(run_dir, run.step)  # and any TensorBoard point newer than it
     print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
     return run
 
@@ -190,12 +201,21 @@ def keep_if_best(run, fd):
         checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
 
 
+def tensorboard_tags(stats):
+    """TensorBoard's names for the step statistics, grouped: loss/..., accuracy/..."""
+    return {("accuracy/" if "acc" in key else "loss/") + key: value for key, value in stats.items()}
+
+
 def write_epoch_files(run, images, row_names=None):
-    """An epoch's progress grid of `images`, metrics.csv and the loss plot; returns the grid's path."""
-    from machinery.progress import PROGRESS_COLUMNS, save_grid
+    """An epoch's progress grid of `images`, metrics.csv, the loss plot and its
+    TensorBoard summaries; returns the grid's path."""
+    from machinery.progress import PROGRESS_COLUMNS, grid_pixels, save_grid
 
     grid_path = os.path.join(run.dir, "progress", f"epoch_{run.epoch:04d}.png")
     checkpoint.atomic_save(grid_path, lambda temporary: save_grid(images, temporary, PROGRESS_COLUMNS, row_names))
+    if "fd" in run.history[-1]:
+        run.tensorboard.scalars(run.step, {"frechet_distance": run.history[-1]["fd"]})
+    run.tensorboard.image(run.step, "fixed-noise grid", grid_pixels(images, PROGRESS_COLUMNS))
     write_metrics(run.dir, run.history)
     save_plot(run)
     return grid_path

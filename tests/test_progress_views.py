@@ -31,3 +31,34 @@ def test_no_grids_is_one_clear_line(tmp_path):
     assert result.returncode != 0 and "no progress grids yet" in result.stderr
     assert len((result.stdout + result.stderr).strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "p.gif")
+
+
+def logged(run_dir):
+    """[(step, tag)] of every value in a run's TensorBoard event files."""
+    import glob
+
+    from machinery.tensorboard_log import read_events
+
+    return [(event.step, value.tag) for path in glob.glob(os.path.join(run_dir, "tensorboard", "events.*"))
+            for event in read_events(path)[0] for value in event.summary.value]
+
+
+def test_tensorboard_curves_continue_after_a_resume_with_no_duplicate_steps(real_archive, tmp_path):
+    import shutil
+
+    from conftest import TINY
+
+    run_dir = str(tmp_path / "run")
+    flags = ["--data", real_archive, *TINY, "--steps-per-epoch", "25"]
+    assert run_script("train.py", "--out", run_dir, "--epochs", "2", *flags).returncode == 0
+    tags = {tag for _, tag in logged(run_dir)}
+    assert {"loss/d_loss_real", "loss/g_loss", "accuracy/d_acc_fake", "learning_rate/generator",
+            "fixed-noise grid"} <= tags
+    # As if killed after step 50's summaries were written but before its checkpoint: resume from step 25.
+    shutil.rmtree(os.path.join(run_dir, "checkpoints", "step-00000050"))
+    result = run_script("train.py", "--resume", run_dir, "--epochs", "3", "--data", real_archive)
+    assert result.returncode == 0 and "step 25" in result.stdout, result.stderr[-2000:]
+    entries = logged(run_dir)
+    assert len(entries) == len(set(entries)), "a step was logged twice"
+    assert sorted(step for step, tag in entries if tag == "loss/g_loss") == [20, 40, 60]  # every 20 steps
+    assert sorted(step for step, tag in entries if tag == "fixed-noise grid") == [25, 50, 75]  # every epoch
