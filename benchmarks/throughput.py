@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from machinery import devices  # noqa: E402
-from defGAN import (build_models, define_gan, make_generate, train_discriminator_step,  # noqa: E402
-                    train_generator_step)
+from defGAN import (build_models, define_gan, generator_inputs, make_generate,  # noqa: E402
+                    train_discriminator_step, train_generator_step)
 from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
 from presets import DEFAULT_PRESET, preset_options  # noqa: E402
@@ -55,7 +55,7 @@ class ReferenceClassicLoop:
         # The same networks and batch as the preset being timed (the tutorial's
         # loop, BCE loss and no augmentation around them), so the ratio measures the loop alone.
         self.batch_size, self.latent_dim = config["batch_size"], config["latent_dim"]
-        self.generator, self.discriminator = build_models(dict(config, loss="bce", augment=""))
+        self.generator, self.discriminator = build_models(dict(config, loss="bce", augment="", conditional=False))
         self.discriminator.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy", metrics=["accuracy"])
         self.gan = keras.Sequential([self.generator, self.discriminator])
         self.gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy")
@@ -76,14 +76,15 @@ class ReferenceClassicLoop:
 class OurLoop:
     """train.py's step for a preset, fed by train.py's tf.data pipeline."""
 
-    def __init__(self, images, preset, jit_compile):
+    def __init__(self, images, classes, preset, jit_compile):
         config = preset_options(preset)
         generator, discriminator = build_models(config)
         gan = define_gan(generator, discriminator, config, jit_compile)
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
         self.run = types.SimpleNamespace(config=config, generator=generator, discriminator=discriminator, gan=gan,
                                          ema=ema, generate=make_generate(generator, jit_compile))
-        self.batches = iter(make_dataset(images, config["batch_size"] // 2 * config["d_steps"], 0).repeat())
+        self.batches = iter(make_dataset(images, config["batch_size"] // 2 * config["d_steps"], 0,
+                                         classes=classes if config["conditional"] else None).repeat())
         self.steps = 0
 
     def step(self):
@@ -103,14 +104,16 @@ def step_parts(loop, calls):
     `calls` times. Their sum is what a loop with no per-step overhead at all
     would take: the ceiling of any speed-up outside the networks' arithmetic."""
     run, config = loop.run, loop.run.config
-    rng = np.random.default_rng(1)
-    real = next(loop.batches)[: config["batch_size"] // 2]
-    half_noise = rng.standard_normal((len(real), config["latent_dim"])).astype(np.float32)
-    noise = rng.standard_normal((config["batch_size"], config["latent_dim"])).astype(np.float32)
-    fakes = run.generate(half_noise)
-    parts = {"fakes for D": lambda: run.generate(half_noise).numpy(),
-             "D step": lambda: train_discriminator_step(run.discriminator, real, fakes),
-             "G step": lambda: train_generator_step(run.gan, run.discriminator, noise)}
+    rng, half = np.random.default_rng(1), config["batch_size"] // 2
+    real, real_classes = next(loop.batches) if config["conditional"] else (next(loop.batches), None)
+    real, real_classes = real[:half], None if real_classes is None else real_classes[:half]
+    half_noise, fake_classes = generator_inputs(config, half, rng)
+    noise, classes = generator_inputs(config, config["batch_size"], rng)
+    fakes = run.generate(half_noise, fake_classes)
+    parts = {"fakes for D": lambda: run.generate(half_noise, fake_classes).numpy(),
+             "D step": lambda: train_discriminator_step(run.discriminator, real, fakes, real_classes=real_classes,
+                                                        fake_classes=fake_classes),
+             "G step": lambda: train_generator_step(run.gan, run.discriminator, noise, classes)}
     if run.ema:
         parts["EMA update"] = lambda: run.ema.update(1000)
     timings = {}
@@ -141,13 +144,13 @@ def peak_gflops(repeats=5):
     return rates
 
 
-def compare(preset, images, args, precision):
+def compare(preset, images, classes, args, precision):
     """Medians of it/s of our step in float32 and in `precision`, and of the reference loop (always float32)."""
     keras.mixed_precision.set_global_policy("float32")
     loops = {"reference": ReferenceClassicLoop(images, preset_options(preset))}
     for name in dict.fromkeys(["float32", precision]):  # each loop's networks are built under its own policy
         devices.set_precision(name)
-        loops[name] = OurLoop(images, preset, devices.use_jit(args.jit_compile))
+        loops[name] = OurLoop(images, classes, preset, devices.use_jit(args.jit_compile))
     keras.mixed_precision.set_global_policy("float32")
     ours = loops[precision]
     for loop in loops.values():
@@ -179,8 +182,9 @@ def main():
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="XLA for our loop, as train.py's flag (default: auto)")
     args = p.parse_args()
-    images = (load_cifar10(args.data)[0] if args.data
-              else np.random.default_rng(0).integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8))
+    rng = np.random.default_rng(0)
+    images, classes = (load_cifar10(args.data) if args.data
+                       else (rng.integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 5000)))
     precision, reason = devices.resolve_precision(args.precision, "--precision")
     jit_compile = devices.use_jit(args.jit_compile)
     print(f"precision {precision}: {reason}; {devices.summary(tf.distribute.get_strategy(), precision, jit_compile)}")
@@ -189,7 +193,7 @@ def main():
         print(f"peak {name}: {rate:.1f} GFLOP/s")
     conv_peak = peaks["conv 3x3 128->128 on 128x16x16"]
     for preset in args.presets.split(","):
-        medians, flops, config, parts = compare(preset, images, args, precision)
+        medians, flops, config, parts = compare(preset, images, classes, args, precision)
         ours, reference = medians[precision], medians["reference"]
         achieved = flops["total"] * ours / 1e9
         print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
