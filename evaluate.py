@@ -84,11 +84,10 @@ def real_batches(images, batch_size):
 def generated_batches(generator, total, batch_size, seed, classes=None):
     """Batches (images, their classes or None) of generated images; a conditional
     generator draws `classes` uniformly, each as often as the others."""
-    rng = np.random.default_rng(seed)
+    rng, latent_dim = np.random.default_rng(seed), generator.inputs[0].shape[1]
     if classes is not None:  # each class as often as the others (up to one image), in random order
         class_of_image = rng.permutation(np.resize(np.asarray(classes, np.int32), total))
     for start in range(0, total, batch_size):
-        latent_dim = generator.inputs[0].shape[1]
         noise = rng.standard_normal((min(batch_size, total - start), latent_dim)).astype(np.float32)
         batch_classes = None if classes is None else class_of_image[start:start + batch_size]
         yield draw(generator, noise, batch_classes, batch_size), batch_classes
