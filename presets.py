@@ -71,9 +71,11 @@ PRESETS = {
 # projection discriminator (discri_keras.py). CIFAR-10's labels are free
 # information: with them D's question, and so G's signal, is sharper. But a
 # sharper D also wins sooner: without augmentation the run peaked at 38 minutes
-# and then collapsed, every class one texture by 80 (docs/results.md). DiffAugment
-# (augment.py) shows D only randomly shifted, recoloured and cut-out images, real
-# and fake alike, so it cannot memorise the 50,000 real ones and G keeps a signal.
+# and then collapsed, every class one texture by 80 minutes (docs/results.md).
+# DiffAugment (augment.py) shows D only randomly shifted, recoloured and cut-out
+# images, real and fake alike, so it cannot memorise the 50,000 real ones and G
+# keeps a signal. Not the default: it starts slower, and after 30 minutes its
+# distance was 2.5x small-ema's; it pays off over an hour or more.
 PRESETS["small-ema-conditional"] = dict(PRESETS["small-ema"], conditional=True, augment="color,translation,cutout")
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
 
