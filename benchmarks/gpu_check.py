@@ -55,11 +55,16 @@ def one_run(preset, policy, steps, seed=0):
         # The same two halves as train.py's train_step. predict_on_batch runs G
         # in inference mode (train.py's make_generate uses a tf.function in
         # training mode): the same arithmetic for the presets without batch norm.
+        # A conditional preset also gets classes: uniform for the fakes and for
+        # the stand-in real images.
         real = rng.uniform(-1, 1, (half, 32, 32, 3)).astype("float32")
-        fakes = generator.predict_on_batch(rng.normal(size=(half, config["latent_dim"])).astype("float32"))
-        d = defGAN.train_discriminator_step(discriminator, real, fakes)
-        noise = rng.normal(size=(config["batch_size"], config["latent_dim"]))
-        g = defGAN.train_generator_step(gan, discriminator, noise)
+        noise, fake_classes = defGAN.generator_inputs(config, half, rng)
+        real_classes = None if fake_classes is None else rng.permutation(fake_classes)
+        fakes = generator.predict_on_batch(noise if fake_classes is None else [noise, fake_classes])
+        d = defGAN.train_discriminator_step(discriminator, real, fakes,
+                                            real_classes=real_classes, fake_classes=fake_classes)
+        noise, classes = defGAN.generator_inputs(config, config["batch_size"], rng)
+        g = defGAN.train_generator_step(gan, discriminator, noise, classes)
         if not all(np.isfinite(list(d.values()) + [g])):
             raise FloatingPointError(f"loss not finite: {d}, g_loss {g}")
 
@@ -95,10 +100,10 @@ def main():
             steps = args.default_steps if preset == DEFAULT_PRESET and policy == "float32" else args.steps
             try:
                 rate, _, batch = one_run(preset, policy, steps)
-                print(f"{preset:10s} {policy:15s} {steps:4d} steps: {rate:8.1f} it/s, {rate * batch:9.0f} images/s",
+                print(f"{preset:21s} {policy:15s} {steps:4d} steps: {rate:8.1f} it/s, {rate * batch:9.0f} images/s",
                       flush=True)
             except Exception as error:  # a check records what breaks and goes on
-                print(f"{preset:10s} {policy:15s} BREAKS: {type(error).__name__}: {str(error).splitlines()[0][:200]}",
+                print(f"{preset:21s} {policy:15s} BREAKS: {type(error).__name__}: {str(error).splitlines()[0][:200]}",
                       flush=True)
 
 
