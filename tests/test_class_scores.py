@@ -1,11 +1,12 @@
 """Scores of a conditional generator (class_scores.py, evaluate.py --classifier)."""
 import json
 import os
+import sys
 
 import numpy as np
 
 from class_scores import class_agreement, class_scores, per_class_kid
-from conftest import TINY, run_script
+from conftest import ROOT, TINY, run_script
 
 
 def mmd_by_hand(x, y):
@@ -93,3 +94,24 @@ def test_classifier_needs_a_conditional_run_and_a_keras_file(trained_run, tiny_f
         result = run_script("evaluate.py", run_dir, *common, *flags)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert len((result.stdout + result.stderr).strip().splitlines()) == 1
+
+
+def test_the_saved_classifier_averages_each_image_and_its_mirror(tmp_path):
+    """benchmarks/train_classifier.py saves its network wrapped in a mirror average; the .keras file must load
+    with no custom code (evaluate.py loads it plainly) and answer the mean of both views."""
+    import keras
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from train_classifier import with_mirror_average
+
+    images = keras.Input((32, 32, 3))
+    single = keras.Model(images, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(images)))
+    path = str(tmp_path / "classifier.keras")
+    with_mirror_average(single).save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    mirrored = x[:, :, ::-1]
+    one_view, other_view = single.predict(x, verbose=0), single.predict(mirrored, verbose=0)
+    assert np.abs(one_view - other_view).max() > 1e-3  # the stub tells an image from its mirror; the wrapper does not
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), (one_view + other_view) / 2, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(mirrored, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
