@@ -98,8 +98,9 @@ def main():
     model.fit(train_x, train_targets, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
               validation_data=(test_x, test_targets), validation_freq=max(1, args.epochs // 5))
     minutes = (time.time() - started) / 60
-    # Saved uncompiled, without Adam's state: classifying needs only the weights (a third of the size).
-    single = keras.models.clone_model(model)
+    # Saved without Adam's state: classifying needs only the weights (a third of the size).
+    # A fresh, never-compiled copy (a clone of a compiled model can carry the optimizer along).
+    single = define_classifier(args.width)
     single.set_weights(model.get_weights())
     classifier = with_mirror_average(single)
     classifier.save(args.out)

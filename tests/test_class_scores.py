@@ -115,3 +115,26 @@ def test_the_saved_classifier_averages_each_image_and_its_mirror(tmp_path):
     assert np.abs(one_view - other_view).max() > 1e-3  # the stub tells an image from its mirror; the wrapper does not
     np.testing.assert_allclose(loaded.predict(x, verbose=0), (one_view + other_view) / 2, atol=1e-6)
     np.testing.assert_allclose(loaded.predict(mirrored, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
+
+
+def test_train_classifier_saves_a_small_mirror_averaged_file(real_archive, tmp_path):
+    """One short epoch of the real script: it prints both test accuracies and saves weights only (no Adam state,
+    which would triple the file), in a file that answers the same for an image and its mirror."""
+    import h5py
+    import keras
+    import zipfile
+
+    out = str(tmp_path / "classifier.keras")
+    result = run_script(os.path.join("benchmarks", "train_classifier.py"), "--data", real_archive, "--epochs", "1",
+                        "--width", "4", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test accuracy (one view)" in result.stdout and "test accuracy (mirror-averaged, saved)" in result.stdout
+    with zipfile.ZipFile(out) as archive:
+        archive.extract("model.weights.h5", str(tmp_path))
+    with h5py.File(str(tmp_path / "model.weights.h5")) as weights:
+        names = []
+        weights.visit(names.append)
+    assert names and not [name for name in names if "optimizer" in name]
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
+    loaded = keras.saving.load_model(out)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), loaded.predict(x[:, :, ::-1], verbose=0), atol=1e-6)
