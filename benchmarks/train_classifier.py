@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from defDATA import CLASS_NAMES, IMAGE_SHAPE, load_cifar10, scale_images  # noqa: E402
+from defDATA import CLASS_NAMES, IMAGE_SHAPE, DataError, load_cifar10, scale_images  # noqa: E402
 
 
 def parse_args():
@@ -40,9 +40,14 @@ def parse_args():
                    help="Keras dtype policy; mixed_bfloat16 is faster on CPUs with AMX or avx512_bf16 "
                    "(default: float32)")
     p.add_argument("--label-smoothing", type=float, default=0.1,
-                   help="target 1 - s for the true class and s/10 spread over all (default: 0.1)")
+                   help="s in [0, 1): each target is (1 - s) x one-hot + s/10 for every class (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, order and augmentation (default: 0)")
-    return p.parse_args()
+    args = p.parse_args()
+    if os.path.exists(args.out):
+        p.error(f"--out {args.out}: already exists; choose a new file (nothing is overwritten)")
+    if not 0 <= args.label_smoothing < 1:
+        p.error(f"--label-smoothing {args.label_smoothing:g}: must be at least 0 and below 1")
+    return args
 
 
 def define_classifier(width):
@@ -77,12 +82,16 @@ def with_mirror_average(model):
 
 def main():
     args = parse_args()
+    # The data first, before TensorFlow starts: a wrong --data gets one line.
+    try:
+        train_images, train_classes = load_cifar10(args.data, "train")
+        test_images, test_classes = load_cifar10(args.data, "test")
+    except DataError as error:
+        sys.exit(f"error: {error}")
     import keras
 
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy(args.precision)
-    train_images, train_classes = load_cifar10(args.data, "train")
-    test_images, test_classes = load_cifar10(args.data, "test")
     train_x, test_x = scale_images(train_images), scale_images(test_images)
     model = define_classifier(args.width)
     steps = args.epochs * (len(train_x) // args.batch_size)

@@ -138,3 +138,15 @@ def test_train_classifier_saves_a_small_mirror_averaged_file(real_archive, tmp_p
     x = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
     loaded = keras.saving.load_model(out)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), loaded.predict(x[:, :, ::-1], verbose=0), atol=1e-6)
+
+
+def test_train_classifier_bad_input_is_one_line(real_archive, tmp_path):
+    existing = tmp_path / "mine.keras"
+    existing.write_bytes(b"not the project's")
+    for flags, message in ((["--data", str(tmp_path / "none")], "no such file"),
+                           (["--data", real_archive, "--label-smoothing", "1.5"], "below 1"),
+                           (["--data", real_archive, "--out", str(existing)], "already exists")):
+        result = run_script(os.path.join("benchmarks", "train_classifier.py"), *flags)
+        assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr
+        assert "Traceback" not in result.stderr
+    assert existing.read_bytes() == b"not the project's"
