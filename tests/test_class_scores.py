@@ -96,28 +96,37 @@ def test_classifier_needs_a_conditional_run_and_a_keras_file(trained_run, tiny_f
         assert len((result.stdout + result.stderr).strip().splitlines()) == 1
 
 
-def test_the_saved_classifier_averages_each_image_and_its_mirror(tmp_path):
-    """benchmarks/train_classifier.py saves its network wrapped in a mirror average; the .keras file must load
-    with no custom code (evaluate.py loads it plainly) and answer the mean of both views."""
+def numpy_shift(images, rows, columns):
+    """The image moved `rows` down and `columns` right, the uncovered edge black (-1), written out in numpy."""
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+    return padded[:, 2 - rows:34 - rows, 2 - columns:34 - columns]
+
+
+def test_the_saved_classifier_averages_eighteen_views_of_each_image(tmp_path):
+    """benchmarks/train_classifier.py saves its network wrapped in a test-time average; the .keras file must load
+    with no custom code (evaluate.py loads it plainly) and answer the mean over the image and its mirror, each
+    shifted by 0, 1 or 2 pixels in one direction."""
     import keras
 
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    from train_classifier import with_mirror_average
+    from train_classifier import with_test_time_average
 
     images = keras.Input((32, 32, 3))
     single = keras.Model(images, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(images)))
     path = str(tmp_path / "classifier.keras")
-    with_mirror_average(single).save(path)
+    with_test_time_average(single).save(path)
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
-    mirrored = x[:, :, ::-1]
-    one_view, other_view = single.predict(x, verbose=0), single.predict(mirrored, verbose=0)
-    assert np.abs(one_view - other_view).max() > 1e-3  # the stub tells an image from its mirror; the wrapper does not
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), (one_view + other_view) / 2, atol=1e-6)
-    np.testing.assert_allclose(loaded.predict(mirrored, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
+    assert numpy_shift(x, 1, 0)[0, 1, 0, 0] == x[0, 0, 0, 0] and numpy_shift(x, 0, -2)[0, 0, 29, 0] == x[0, 0, 31, 0]
+    shifts = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (2, 0), (-2, 0), (0, 2), (0, -2)]
+    views = [numpy_shift(view, rows, columns) for view in (x, x[:, :, ::-1]) for rows, columns in shifts]
+    by_hand = np.mean([single.predict(view, verbose=0) for view in views], axis=0)
+    assert np.abs(by_hand - single.predict(x, verbose=0)).max() > 1e-3  # the stub tells the views apart
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), by_hand, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(x[:, :, ::-1], verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
 
 
-def test_train_classifier_saves_a_small_mirror_averaged_file(real_archive, tmp_path):
+def test_train_classifier_saves_a_small_test_time_averaged_file(real_archive, tmp_path):
     """One short epoch of the real script: it prints both test accuracies and saves weights only (no Adam state,
     which would triple the file), in a file that answers the same for an image and its mirror."""
     import h5py
@@ -128,7 +137,7 @@ def test_train_classifier_saves_a_small_mirror_averaged_file(real_archive, tmp_p
     result = run_script(os.path.join("benchmarks", "train_classifier.py"), "--data", real_archive, "--epochs", "1",
                         "--width", "4", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "test accuracy (one view)" in result.stdout and "test accuracy (mirror-averaged, saved)" in result.stdout
+    assert "test accuracy (one view)" in result.stdout and "test accuracy (18 views averaged, saved)" in result.stdout
     with zipfile.ZipFile(out) as archive:
         archive.extract("model.weights.h5", str(tmp_path))
     with h5py.File(str(tmp_path / "model.weights.h5")) as weights:
