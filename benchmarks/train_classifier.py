@@ -18,7 +18,6 @@ augmentation: a free point of accuracy, since a shifted cat is still a cat).
 Plain Keras 3 with numpy input, so it also runs on Keras' JAX backend (as on
 the lent GPU machines, which have no TensorFlow).
 """
-import argparse
 import os
 import sys
 import time
@@ -27,10 +26,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from defDATA import CLASS_NAMES, IMAGE_SHAPE, DataError, load_cifar10, scale_images  # noqa: E402
+from machinery.options import ArgumentParser  # noqa: E402  argparse, a mistake answered in one line
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder (required)")
     p.add_argument("--out", default="classifier.keras", help="the .keras file to write (default: classifier.keras)")
     p.add_argument("--epochs", type=int, default=30, help="passes over the 50,000 training images (default: 30)")
