@@ -76,9 +76,10 @@ PRESETS = {
 # real and fake alike, so it cannot memorise the 50,000 real ones and G keeps a
 # signal. Translation alone beat all three augmentations (colour, translation,
 # cutout): at 30 minutes (distance 240 against 307, class agreement 59 % against
-# 48 %) and over 2 hours with no collapse (best distance 71 against 167, 2,000
-# images). Not the default: it starts slower, and after 30 minutes its distance
-# was 2.0x small-ema's; it pays off over an hour or more.
+# 48 %) and over 2 hours with no collapse (best distance 71.5 against 167.4,
+# 2,000 images). Not the default: it starts slower, and after 30 minutes its
+# distance was 2.0x small-ema's; it kept improving for about 2 hours (the
+# default has not been run that long).
 PRESETS["small-ema-conditional"] = dict(PRESETS["small-ema"], conditional=True, augment="translation")
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
 
