@@ -131,7 +131,8 @@ def main():
     single.set_weights(model.get_weights())
     classifier = with_test_time_average(single)
     classifier.save(args.out)
-    for name, network in (("one view", single), ("18 views averaged, saved", classifier)):
+    averaged = f"{2 * len(TEST_TIME_SHIFTS)} views averaged, saved"           # each shift, and mirrored
+    for name, network in (("one view", single), (averaged, classifier)):
         predicted = network.predict(test_x, batch_size=500, verbose=0).argmax(axis=1)
         print(f"test accuracy ({name}) {(predicted == test_classes).mean():.4f} on {len(test_x)} images", flush=True)
     print(f"{args.epochs} epochs, {minutes:.1f} minutes of training; wrote {args.out}", flush=True)
