@@ -46,6 +46,9 @@ def parse_args():
     args = p.parse_args()
     if os.path.exists(args.out):
         p.error(f"--out {args.out}: already exists; choose a new file (nothing is overwritten)")
+    for flag in ("epochs", "batch_size", "width"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be at least 1")
     if not 0 <= args.label_smoothing < 1:
         p.error(f"--label-smoothing {args.label_smoothing:g}: must be at least 0 and below 1")
     return args

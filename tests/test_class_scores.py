@@ -154,7 +154,10 @@ def test_train_classifier_bad_input_is_one_line(real_archive, tmp_path):
     existing.write_bytes(b"not the project's")
     for flags, message in ((["--data", str(tmp_path / "none")], "no such file"),
                            (["--data", real_archive, "--label-smoothing", "1.5"], "below 1"),
-                           (["--data", real_archive, "--out", str(existing)], "already exists")):
+                           (["--data", real_archive, "--out", str(existing)], "already exists"),
+                           (["--data", real_archive, "--epochs", "0"], "--epochs 0: must be at least 1"),
+                           (["--data", real_archive, "--width", "0"], "--width 0: must be at least 1"),
+                           (["--data", real_archive, "--batch-size", "-2"], "--batch-size -2: must be at least 1")):
         result = run_script(os.path.join("benchmarks", "train_classifier.py"), *flags)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert len((result.stdout + result.stderr).strip().splitlines()) == 1  # no usage block, no traceback
