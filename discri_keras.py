@@ -43,7 +43,7 @@ from presets import scaled
 
 @keras.saving.register_keras_serializable(package="gan")
 class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
-    """Keras' SpectralNormalization, which respects freezing.
+    """Keras' SpectralNormalization, which respects freezing and class tables.
 
     In training mode Keras' wrapper runs a power iteration and *writes* the
     normalized kernel back into the layer's kernel variable. Inside the stacked
@@ -51,10 +51,27 @@ class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
     (so dropout and DiffAugment act), and the plain wrapper would then change
     D's weights during the generator's step. Here it normalizes only when the
     layer is trainable, i.e. in D's own step.
+
+    Keras' wrapper also casts the wrapped layer's output to the dtype of its
+    *input*. For a Conv2D or Dense that is a float and harmless, but the
+    projection discriminator's class table is an Embedding, whose input is the
+    int32 class number: the class vectors came out truncated to integers, and
+    no gradient reached the table, so D never learned its classes (only the
+    normalization's rescaling moved it). The output here keeps the layer's own
+    dtype, as its precision policy sets it.
     """
 
     def call(self, inputs, training=False):
-        return super().call(inputs, training=bool(training) and self.trainable)
+        if training and self.trainable:
+            # The same power iteration as Keras' wrapper (normalized_weights), skipped
+            # while the kernel is all zeros, as Keras does.
+            new_vector_u, new_kernel = keras.ops.cond(
+                keras.ops.all(keras.ops.equal(self.kernel.value, 0)),
+                lambda: (self.vector_u.value, self.kernel.value),
+                self.normalized_weights)
+            self.vector_u.assign(new_vector_u)
+            self.kernel.assign(new_kernel)
+        return self.layer(inputs)
 
 
 def define_discriminator(architecture, width, dropout, spectral_norm, loss, augment, conditional):

@@ -222,3 +222,57 @@ def test_collapse_is_looked_for_within_each_class():
     grid = one_image_per_class.reshape(16, 32, 32, 3)
     assert not training_warnings(row, grid)  # over the whole grid, the two classes differ
     assert "within one class's row" in training_warnings(row, grid, groups=2)[0]
+
+
+def spectral_norm_wrappers(model):
+    from discri_keras import FrozenAwareSpectralNormalization
+
+    return [layer for layer in model.layers if isinstance(layer, FrozenAwareSpectralNormalization)]
+
+
+@pytest.mark.parametrize("architecture", ["classic", "standard"])
+def test_every_spectral_norm_layer_gets_a_gradient_and_keeps_float_outputs(architecture):
+    """Keras' SpectralNormalization casts its output to its *input's* dtype: for the class
+    Embedding that is int32, which truncates the class vectors and cuts their gradient.
+    Every wrapped layer must hand on floats and receive a non-zero gradient."""
+    import keras
+    import tensorflow as tf
+
+    config = dict(CONDITIONAL, architecture=architecture, spectral_norm=True, loss="hinge", dropout=0.0)
+    _, discriminator = build_models(config)
+    wrappers = spectral_norm_wrappers(discriminator)
+    assert any(isinstance(layer.layer, keras.layers.Embedding) for layer in wrappers)
+    rng = np.random.default_rng(4)
+    images, classes = rng.uniform(-1, 1, (6, 32, 32, 3)).astype(np.float32), np.array([0, 1, 2, 0, 1, 2], np.int32)
+    with tf.GradientTape() as tape:
+        scores = discriminator([images, classes], training=True)
+        loss = tf.reduce_mean(tf.square(scores))
+    kernels = [layer.kernel for layer in wrappers]
+    for layer, gradient in zip(wrappers, tape.gradient(loss, kernels)):
+        assert gradient is not None and np.abs(np.asarray(tf.convert_to_tensor(gradient))).max() > 0, layer.layer.name
+    table = next(layer for layer in wrappers if isinstance(layer.layer, keras.layers.Embedding))
+    vectors = np.asarray(table(classes, training=False))
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, table.kernel.numpy()[classes], rtol=1e-6)  # not truncated to integers
+
+
+def test_spectral_norm_class_table_learns_the_classes_in_the_batch():
+    """A D step must move the rows of the classes it saw *differently* from the others. Spectral
+    normalization alone rescales the whole table by one factor, which is not learning."""
+    config = dict(CONDITIONAL, spectral_norm=True, loss="hinge", lr_d=1e-2)
+    generator, discriminator = build_models(config)
+    define_gan(generator, discriminator, config)
+    table = next(layer for layer in spectral_norm_wrappers(discriminator) if "embedding" in layer.layer.name)
+    rng = np.random.default_rng(5)
+    seen = np.array([0, 1, 2] * 4, np.int32)
+    real = rng.uniform(-1, 1, (12, 32, 32, 3)).astype(np.float32)
+    fakes = rng.uniform(-1, 1, (12, 32, 32, 3)).astype(np.float32)
+    train_discriminator_step(discriminator, real, fakes, real_classes=seen, fake_classes=seen)  # first normalization
+    before = table.kernel.numpy().copy()
+    train_discriminator_step(discriminator, real, fakes, real_classes=seen, fake_classes=seen)
+    after = table.kernel.numpy()
+    # Rows of classes never seen change only by the common rescaling factor ...
+    factor = np.linalg.norm(after[3:]) / np.linalg.norm(before[3:])
+    np.testing.assert_allclose(after[3:], before[3:] * factor, rtol=1e-4, atol=1e-7)
+    # ... the rows of the classes in the batch by more than that: a gradient reached them.
+    assert np.abs(after[:3] - before[:3] * factor).max() > 1e-4
