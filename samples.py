@@ -2,6 +2,7 @@
 
     python samples.py RUN_DIR                      # RUN_DIR/samples.png, an 8x8 grid
     python samples.py RUN_DIR --seed 3 --rows 4 --cols 10 --out my_grid.png
+    python samples.py RUN_DIR --force              # replace RUN_DIR/samples.png (an existing file is refused)
     python samples.py RUN_DIR --individual pngs/   # also one PNG per image
     python samples.py RUN_DIR --interpolate        # straight-line walks in latent space
     python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
@@ -29,6 +30,7 @@ from machinery.progress import PROGRESS_COLUMNS, save_grid
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
+from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
 
@@ -149,7 +151,11 @@ def parse_args(argv=None):
                         help="noise seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png, or "
                         "RUN_DIR/interpolation.png)")
-    parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
+    parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR, "
+                        "as sample_0000.png, sample_0001.png, ... (default: off)")
+    parser.add_argument("--force", action="store_true", help="replace output images that already exist (only "
+                        "images: any other file, and a symbolic link, is always refused) (default: off, an existing "
+                        "output file is refused)")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points (for a "
                         "conditional run, in each class's rows); with exactly two classes given to --class, each "
@@ -230,14 +236,14 @@ def write_progress_animation(args):
     """samples.py RUN_DIR --progress GIF: no generator, no TensorFlow; the grids train.py wrote."""
     from machinery.progress import progress_gif
 
-    try:
-        if not os.path.isdir(args.run_dir):
-            raise SampleError(f"{args.run_dir}: no such run directory")
-        check_output_image("--progress", args.progress, types=(".gif",))
-        frames = progress_gif(args.run_dir, args.progress)
-    except (SampleError, RunError) as error:
-        sys.exit(f"error: {one_line(error)}")
-    print(f"wrote {args.progress} ({frames} frames, one per epoch)")
+    if not os.path.isdir(args.run_dir):
+        raise SampleError(f"{args.run_dir}: no such run directory")
+    check_output_image("--progress", args.progress, types=(".gif",))
+    check_new_file("--progress", args.progress, args.force)
+    frames = []  # the count, from inside the function that writes the temporary file
+    write_new_file("--progress", args.progress,
+                   lambda temporary: frames.append(progress_gif(args.run_dir, temporary)), args.force)
+    print(f"wrote {args.progress} ({frames[0]} frames, one per epoch)")
 
 
 def write_nearest_grid(args, generator, classes, training, out):
@@ -251,47 +257,52 @@ def write_nearest_grid(args, generator, classes, training, out):
         grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features,
                                             args.cols - 1)
     except ValueError as error:
-        sys.exit(f"error: {one_line(error)}")
-    save_grid(grid, out, args.cols, None if classes is None else [CLASS_NAMES[c] for c in image_classes])
+        raise SampleError(str(error)) from None
+    row_names = None if classes is None else [CLASS_NAMES[c] for c in image_classes]
+    write_new_file("--out", out, lambda temporary: save_grid(grid, temporary, args.cols, row_names), args.force)
     print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
           f"{len(training)} training images ({space})")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.progress:
-        return write_progress_animation(args)
+def write_samples(args):
+    """Check everything that can be checked before TensorFlow loads, then draw and write the grid asked for."""
     default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
     out = args.out or os.path.join(args.run_dir, default_name)
-    try:  # everything that can be checked is checked before TensorFlow loads
-        config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
-        classes = chosen_classes(args, config)
-        check_output_image("--out", out)
-        if args.individual:
-            check_output_folder("--individual", args.individual)
-        if args.nearest:
-            from nearest import training_images_to_search
+    config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
+    classes = chosen_classes(args, config)
+    check_output_image("--out", out)
+    check_new_file("--out", out, args.force)
+    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
+    if args.individual:
+        check_output_folder("--individual", args.individual)
+        check_new_images("--individual", args.individual, len(noise), args.force)
+    if args.nearest:
+        from nearest import training_images_to_search
+        try:
             training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
                                                  args.cols - 1)
-        generator = build_generator(args.run_dir, config, weights_name)
-    except (SampleError, RunError, ValueError) as error:
-        sys.exit(f"error: {one_line(error)}")
+        except ValueError as error:
+            raise SampleError(str(error)) from None
+    generator = build_generator(args.run_dir, config, weights_name)
     if args.nearest:
         return write_nearest_grid(args, generator, classes, training, out)
-    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)
-    save_grid(images, out, args.cols, row_names)
-    rows = len(images) // args.cols
-    print(f"wrote {out} ({rows}x{args.cols} images, seed {args.seed}, weights {weights_name}"
+    write_new_file("--out", out, lambda temporary: save_grid(images, temporary, args.cols, row_names), args.force)
+    print(f"wrote {out} ({len(images) // args.cols}x{args.cols} images, seed {args.seed}, weights {weights_name}"
           + (f", classes {', '.join(CLASS_NAMES[c] for c in classes)})" if classes else ")"))
     if args.individual:
-        import matplotlib.image
-        os.makedirs(args.individual, exist_ok=True)
-        for index, image in enumerate(unscale_images(images)):
-            matplotlib.image.imsave(os.path.join(args.individual, f"sample_{index:04d}.png"), image)
+        write_images("--individual", args.individual, unscale_images(images), args.force)
         print(f"wrote {len(images)} PNGs to {args.individual}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        write_progress_animation(args) if args.progress else write_samples(args)
+    except (SampleError, RunError, OutputError) as error:
+        sys.exit(f"error: {one_line(error)}")
 
 
 if __name__ == "__main__":
