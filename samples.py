@@ -240,28 +240,13 @@ def write_progress_animation(args):
         raise SampleError(f"{args.run_dir}: no such run directory")
     check_output_image("--progress", args.progress, types=(".gif",))
     check_new_file("--progress", args.progress, args.force)
-    frames = []  # the count, from inside the function that writes the temporary file
+    written = []  # (frame count, files left out), from inside the function that writes the temporary file
     write_new_file("--progress", args.progress,
-                   lambda temporary: frames.append(progress_gif(args.run_dir, temporary)), args.force)
-    print(f"wrote {args.progress} ({frames[0]} frames, one per epoch)")
-
-
-def write_nearest_grid(args, generator, classes, training, out):
-    """--nearest: each row a generated image (classes in turn when conditional), then its nearest training images."""
-    from nearest import nearest_training_grid
-
-    rows = args.rows or 8
-    noise = np.random.default_rng(args.seed).standard_normal((rows, generator.inputs[0].shape[1])).astype(np.float32)
-    image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
-    try:
-        grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features,
-                                            args.cols - 1)
-    except ValueError as error:
-        raise SampleError(str(error)) from None
-    row_names = None if classes is None else [CLASS_NAMES[c] for c in image_classes]
-    write_new_file("--out", out, lambda temporary: save_grid(grid, temporary, args.cols, row_names), args.force)
-    print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
-          f"{len(training)} training images ({space})")
+                   lambda temporary: written.append(progress_gif(args.run_dir, temporary)), args.force)
+    frames, skipped = written[0]
+    for note in skipped:
+        print(f"skipped {one_line(note)}")
+    print(f"wrote {args.progress} ({frames} frames, one per epoch)")
 
 
 def write_samples(args):
@@ -285,7 +270,11 @@ def write_samples(args):
             raise SampleError(str(error)) from None
     generator = build_generator(args.run_dir, config, weights_name)
     if args.nearest:
-        return write_nearest_grid(args, generator, classes, training, out)
+        from nearest import write_nearest_grid
+        try:
+            return write_nearest_grid(args, generator, classes, training, out)
+        except ValueError as error:
+            raise SampleError(str(error)) from None
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)
