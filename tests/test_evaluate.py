@@ -144,6 +144,60 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
         assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
 
 
+def damaged_copies(folder):
+    """{how: path} of the MobileNet file truncated, with its first bytes changed, and with six bytes flipped.
+    TensorFlow Lite's interpreter does not check a file: each of these crashed it (exit 139, a segfault)."""
+    import random
+
+    with open(MOBILENET, "rb") as file_object:
+        content = file_object.read()
+    flipped = bytearray(content)
+    for index in random.Random(1).sample(range(8, 200), 6):
+        flipped[index] ^= 0xFF
+    copies = {"truncated": content[:len(content) // 2], "header": b"\xff\xff\xff\x7f" + content[4:],
+              "flipped": bytes(flipped)}
+    for how, damaged in copies.items():
+        (folder / f"{how}.tflite").write_bytes(damaged)
+    return {how: str(folder / f"{how}.tflite") for how in copies}
+
+
+def one_line_refusal(result, message):
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and message in lines[0], (result.returncode, lines[-12:])
+
+
+@pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
+def test_a_damaged_tflite_file_is_one_line_not_a_crash(trained_run, real_archive, tmp_path):
+    run_dir, _ = trained_run
+    damaged = damaged_copies(tmp_path)
+    for path in damaged.values():
+        result = run_script("evaluate.py", run_dir, "--features", path, "--cache-dir", str(tmp_path))
+        one_line_refusal(result, f"--features {path}: not a usable TensorFlow Lite model")
+    result = run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every", "1",
+                        "--features", damaged["flipped"], "--steps-per-epoch", "1", "--epochs", "1")
+    one_line_refusal(result, "not a usable TensorFlow Lite model")
+    assert not os.path.exists(tmp_path / "run")
+    result = run_script("samples.py", run_dir, "--nearest", "--data", real_archive, "--features", damaged["header"],
+                        "--out", str(tmp_path / "nearest.png"))
+    one_line_refusal(result, "not a usable TensorFlow Lite model")
+    assert not os.path.exists(tmp_path / "nearest.png")
+
+
+def test_an_h5_file_is_not_a_feature_network(trained_run, real_archive, tmp_path):
+    """A weights file passed the check and then failed (evaluate.py) or was silently ignored (--nearest)."""
+    run_dir, _ = trained_run
+    weights = str(tmp_path / "weights.h5")
+    with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as source, open(weights, "wb") as copy:
+        copy.write(source.read())
+    message = f"--features {weights}: unknown kind (expected 'inception', a .keras or a .tflite file)"
+    one_line_refusal(run_script("evaluate.py", run_dir, "--features", weights, "--cache-dir", str(tmp_path)), message)
+    one_line_refusal(run_script("samples.py", run_dir, "--nearest", "--data", real_archive, "--features", weights,
+                                "--out", str(tmp_path / "nearest.png")), message)
+    one_line_refusal(run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every",
+                                "1", "--features", weights), message)
+    assert not os.path.exists(tmp_path / "nearest.png") and not os.path.exists(tmp_path / "run")
+
+
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
     import csv
     import matplotlib.image
