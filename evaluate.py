@@ -36,8 +36,8 @@ import time
 import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
-from machinery.checkpoint import atomic_save
 from machinery.progress import append_result, read_results
+from machinery.reference_cache import check_cache_dir, load_reference, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from features import check_feature_spec, load_feature_network
@@ -105,27 +105,21 @@ def pick_real(data, split, n, seed):
 
 
 def reference_statistics(network, data, n, batch_size, cache_dir):
-    """Statistics of n CIFAR-10 training images, computed once and cached."""
+    """Statistics of n CIFAR-10 training images, computed once and cached in cache_dir (None: not cached;
+    machinery/reference_cache.py says how a damaged cache is handled)."""
     source = os.path.abspath(data) if data else "keras-download"
     if data and os.path.exists(data):
         source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
     key = hashlib.sha256(json.dumps([source, network.identity, n]).encode()).hexdigest()[:20]
-    path = os.path.join(cache_dir, f"reference-{key}.npz")
-    if os.path.exists(path):
-        try:
-            with np.load(path) as cached:
-                return {name: cached[name] for name in cached.files}
-        except (OSError, ValueError):
-            pass  # a damaged cache file is simply recomputed
-    images = pick_real(data, "train", n, seed=0)
-    stats = feature_statistics(real_batches(images, batch_size), network, len(images))
-    reference = {"mean": stats.mean, "covariance": stats.covariance,
-                 "kid_features": stats.kid_features(), "count": np.array(stats.count)}
-    def save(temporary):
-        with open(temporary, "wb") as file_object:
-            np.savez(file_object, **reference)
-    os.makedirs(cache_dir, exist_ok=True)
-    atomic_save(path, save)
+    path = os.path.join(cache_dir, f"reference-{key}.npz") if cache_dir else None
+    reference = load_reference(path, network.feature_size) if path else None
+    if reference is None:
+        images = pick_real(data, "train", n, seed=0)
+        stats = feature_statistics(real_batches(images, batch_size), network, len(images))
+        reference = {"mean": stats.mean, "covariance": stats.covariance,
+                     "kid_features": stats.kid_features(), "count": np.array(stats.count)}
+        if path:
+            save_reference(path, reference)
     return reference
 
 
@@ -228,11 +222,13 @@ def check_inputs(args):
             if args.real_test or not checked[0].get("conditional"):
                 raise EvalError(f"--classifier: class agreement needs a conditional run (train.py --conditional), "
                                 f"and {args.run_dir or '--real-test'} is not one")
-        if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
-            raise EvalError(f"--cache-dir {args.cache_dir}: exists and is not a folder")
+        cache_warning = check_cache_dir(args.cache_dir)
         check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
     except (SampleError, RunError, DataError, ValueError) as error:
         raise EvalError(str(error)) from None
+    if cache_warning:  # the scores can still be computed, only not kept for next time
+        print(cache_warning)
+        args.cache_dir = None
     return checked
 
 

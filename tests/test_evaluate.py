@@ -198,6 +198,57 @@ def test_an_h5_file_is_not_a_feature_network(trained_run, real_archive, tmp_path
     assert not os.path.exists(tmp_path / "nearest.png") and not os.path.exists(tmp_path / "run")
 
 
+def scored_fd(run_dir, *arguments):
+    """Run evaluate.py; returns (the Fréchet distance it appended to eval.json, its output)."""
+    result = run_script("evaluate.py", run_dir, *arguments)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        return json.load(file_object)[-1]["fd"], result.stdout
+
+
+def test_a_damaged_or_foreign_cache_file_is_computed_again(trained_run, tiny_features, tmp_path):
+    run_dir, _ = trained_run
+    cache = tmp_path / "cache"
+    common = ["--features", tiny_features, "--n", "60", "--batch-size", "64", "--cache-dir", str(cache)]
+    fd, _ = scored_fd(run_dir, *common)
+    [name] = os.listdir(cache)
+    good = (cache / name).read_bytes()
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "foreign.npz", "wb") as file_object:  # the right names, the wrong shapes
+        np.savez(file_object, mean=rng.random(5), covariance=rng.random((5, 5)), kid_features=rng.random((9, 5)),
+                 count=np.array(60))
+    for damaged in (good[:len(good) // 2], (tmp_path / "foreign.npz").read_bytes(), b"PK\x03\x04 not a zip"):
+        (cache / name).write_bytes(damaged)
+        again, output = scored_fd(run_dir, *common)
+        assert again == fd and "computing them again" in output
+        assert (cache / name).read_bytes() == good  # the damaged file replaced by the statistics computed again
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only"])
+def test_cache_folder_problems_are_known_before_the_work(trained_run, tiny_features, tmp_path, where):
+    import subprocess
+
+    run_dir, _ = trained_run
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "locked").mkdir()
+    cache = tmp_path / "a_file" / "cache" if where == "under a file" else tmp_path / "locked" / "cache"
+    arguments = [run_dir, "--features", tiny_features, "--n", "60", "--batch-size", "64", "--cache-dir", str(cache)]
+    if where == "under a file":  # can never be a folder: one line, before TensorFlow loads
+        one_line_refusal(run_script("evaluate.py", *arguments), f"--cache-dir {cache}: ")
+        return
+    subprocess.run(["chattr", "+i", str(tmp_path / "locked")] if os.geteuid() == 0 else
+                   ["chmod", "555", str(tmp_path / "locked")], check=True)  # root ignores permission bits
+    try:
+        result = run_script("evaluate.py", *arguments)
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "locked")] if os.geteuid() == 0 else
+                       ["chmod", "755", str(tmp_path / "locked")], check=True)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    warning = result.stdout.splitlines()[0]
+    assert warning.startswith("warning: --cache-dir ") and "cannot write there" in warning and "not be cached" in warning
+    assert os.listdir(tmp_path / "locked") == []
+
+
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
     import csv
     import matplotlib.image
