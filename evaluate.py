@@ -76,6 +76,13 @@ def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=Non
     return stats
 
 
+def check_enough(count, feature_size, flag="--n"):
+    """Refuse, before any work, a count of images that cannot fill a feature_size-d covariance (see above)."""
+    if count <= feature_size:
+        raise EvalError(f"{flag} {count}: {count} images are too few for a full-rank {feature_size}-d covariance: "
+                        f"use at least {feature_size + 1}")
+
+
 def real_batches(images, batch_size):
     for start in range(0, len(images), batch_size):
         yield scale_images(images[start:start + batch_size])
@@ -159,6 +166,7 @@ class TrainingEvaluator:
             self.network = load_feature_network(features)
         except ValueError as error:
             raise EvalError(str(error)) from None
+        check_enough(samples, self.network.feature_size, flag="--eval-samples")
         self.samples, self.classes, self.batch_size = samples, classes, batch_size
         self.reference = reference_statistics(self.network, data, samples, batch_size, cache_dir)
         self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
@@ -215,15 +223,18 @@ def check_inputs(args):
             checked = check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)
-        if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
-            load_cifar10(args.data, split="test" if args.real_test else "train")
+        # Read the data now (a second or two; the official archive is downloaded first if need be), so that a
+        # damaged or missing archive, or no network, is refused at once.
+        load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
         if args.classifier:
             check_classifier_file(args.classifier)
             if args.real_test or not checked[0].get("conditional"):
                 raise EvalError(f"--classifier: class agreement needs a conditional run (train.py --conditional), "
                                 f"and {args.run_dir or '--real-test'} is not one")
         cache_warning = check_cache_dir(args.cache_dir)
-        check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
+        feature_size = check_feature_spec(args.features, args.inception_weights)  # last: it may download
+        if feature_size:  # known before TensorFlow loads for InceptionV3 and .tflite files; .keras: see evaluate()
+            check_enough(args.n, feature_size)
     except (SampleError, RunError, DataError, ValueError) as error:
         raise EvalError(str(error)) from None
     if cache_warning:  # the scores can still be computed, only not kept for next time
@@ -245,6 +256,7 @@ def evaluate(args, config, weights_name):
         classifier = load_classifier(args.classifier) if args.classifier else None
     except ValueError as error:
         raise EvalError(str(error)) from None
+    check_enough(args.n, network.feature_size)
     data = args.data or config.get("data")
     reference = reference_statistics(network, data, args.n, args.batch_size, args.cache_dir)
     if args.real_test:

@@ -138,7 +138,9 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
              ([run_dir, "--features", str(bogus), *cache], "not a .tflite file"),
              ([run_dir, "--features", str(tmp_path / "none.tflite"), *cache], "no such file"),
              ([run_dir, "--features", tiny_features, "--n", "30", *cache],
-              "30 images are too few for a full-rank 48-d covariance")]
+              "30 images are too few for a full-rank 48-d covariance"),
+             ([run_dir, "--features", tiny_features, "--inception-weights", str(bogus), *cache],
+              "--inception-weights {}: only with --features inception".format(bogus))]
     for arguments, message in cases:
         result = run_script("evaluate.py", *arguments)
         assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
@@ -247,6 +249,38 @@ def test_cache_folder_problems_are_known_before_the_work(trained_run, tiny_featu
     warning = result.stdout.splitlines()[0]
     assert warning.startswith("warning: --cache-dir ") and "cannot write there" in warning and "not be cached" in warning
     assert os.listdir(tmp_path / "locked") == []
+
+
+def test_offline_the_missing_inception_weights_are_one_line(trained_run, tiny_features, tmp_path, monkeypatch):
+    """It printed "downloading ..." before the error; the official archive's download failed after TensorFlow
+    had loaded."""
+    run_dir, _ = trained_run
+    monkeypatch.setenv("HOME", str(tmp_path))  # no weights downloaded before
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens there: as good as offline
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    one_line_refusal(run_script("evaluate.py", run_dir, "--cache-dir", str(tmp_path), timeout=120),
+                     "--features inception: could not download InceptionV3's ImageNet weights")
+    pretrained = os.path.join(ROOT, "pretrained", "cifar10")  # trained on the official archive: no --data
+    one_line_refusal(run_script("evaluate.py", pretrained, "--features", tiny_features, "--cache-dir", str(tmp_path),
+                                timeout=120), "could not download CIFAR-10")
+    assert os.listdir(tmp_path) == []  # not even an empty ~/.keras
+
+
+def test_too_small_an_n_is_refused_before_any_work(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    weights = tmp_path / "inception.h5"  # an HDF5 file: enough for the check, never loaded
+    with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as file_object:
+        weights.write_bytes(file_object.read())
+    one_line_refusal(run_script("evaluate.py", run_dir, "--n", "100", "--inception-weights", str(weights),
+                                "--cache-dir", str(tmp_path)),
+                     "--n 100: 100 images are too few for a full-rank 2048-d covariance")
+    if os.path.exists(MOBILENET):
+        one_line_refusal(run_script("evaluate.py", run_dir, "--n", "1000", "--features", MOBILENET,
+                                    "--cache-dir", str(tmp_path)),
+                         "--n 1000: 1000 images are too few for a full-rank 1024-d covariance")
+    assert os.listdir(tmp_path) == ["inception.h5"]  # nothing cached: no reference was computed
 
 
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
