@@ -27,8 +27,7 @@ samples need no more memory than 10,000. The real images' statistics are
 cached per (data, feature network, N). The formulas live in scores.py, the
 feature networks in features.py.
 """
-import hashlib
-import json
+import math
 import os
 import sys
 import time
@@ -37,7 +36,7 @@ import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.progress import append_result, read_results
-from machinery.reference_cache import check_cache_dir, load_reference, save_reference
+from machinery.reference_cache import check_cache_dir, load_reference, reference_path, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from features import check_feature_spec, load_feature_network
@@ -67,6 +66,8 @@ def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=Non
     stats = FeatureStatistics(total, seed)
     for batch in batches:
         features, probabilities = network(batch)
+        if not np.isfinite(features).all():  # the formulas would fail, or give NaN for eval.json
+            raise EvalError(f"{network.name} features not finite (NaN or infinite): NaN images from diverged weights?")
         stats.add(features, probabilities)
         if kept is not None:
             kept.append(features)
@@ -114,11 +115,7 @@ def pick_real(data, split, n, seed):
 def reference_statistics(network, data, n, batch_size, cache_dir):
     """Statistics of n CIFAR-10 training images, computed once and cached in cache_dir (None: not cached;
     machinery/reference_cache.py says how a damaged cache is handled)."""
-    source = os.path.abspath(data) if data else "keras-download"
-    if data and os.path.exists(data):
-        source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
-    key = hashlib.sha256(json.dumps([source, network.identity, n]).encode()).hexdigest()[:20]
-    path = os.path.join(cache_dir, f"reference-{key}.npz") if cache_dir else None
+    path = reference_path(cache_dir, data, network.identity, n) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
         images = pick_real(data, "train", n, seed=0)
@@ -279,11 +276,20 @@ def evaluate(args, config, weights_name):
     return entry
 
 
+def check_finite(entry):
+    """Never write NaN into eval.json (JSON has no NaN; readers choke on it): say which score is broken."""
+    values = list(entry.items()) + [(f"class_kid {name}", value) for name, value in entry.get("class_kid", {}).items()]
+    broken = [name for name, value in values if isinstance(value, float) and not math.isfinite(value)]
+    if broken:
+        raise EvalError(f"{', '.join(broken)}: not finite (NaN or infinite); nothing written to eval.json")
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
         entry = evaluate(args, *check_inputs(args))
+        check_finite(entry)
         entry["seconds"] = round(time.time() - started, 1)
         report(entry)
         if args.run_dir:

@@ -11,6 +11,8 @@ reason to fail, nor a way in:
     shape or non-finite values is computed again and replaced;
   * it is read with np.load(allow_pickle=False), so a planted file cannot run code.
 """
+import hashlib
+import json
 import os
 import stat
 
@@ -36,6 +38,15 @@ def check_cache_dir(folder):
     except RunError as error:
         return f"warning: {error}; the reference statistics will not be cached"
     return None
+
+
+def reference_path(cache_dir, data, identity, n):
+    """The cache file of the statistics of n images of `data` through the network with this identity."""
+    source = os.path.abspath(data) if data else "keras-download"
+    if data and os.path.exists(data):  # a changed archive gets new statistics
+        source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
+    key = hashlib.sha256(json.dumps([source, identity, n]).encode()).hexdigest()[:20]
+    return os.path.join(cache_dir, f"reference-{key}.npz")
 
 
 def load_reference(path, feature_size):
@@ -71,7 +82,7 @@ def reference_problem(reference, feature_size):
     if (mean.shape != (d,) or covariance.shape != (d, d) or kept.ndim != 2 or kept.shape[1] != d
             or count.shape != () or not np.issubdtype(count.dtype, np.integer) or not d < count):
         return f"arrays of the wrong shape for {d} features"
-    if not all(np.issubdtype(array.dtype, np.floating) and np.isfinite(array).all() for array in (mean, covariance, kept)):
+    if not all(np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() for a in (mean, covariance, kept)):
         return "values that are not finite numbers"
     return None
 

@@ -283,6 +283,29 @@ def test_too_small_an_n_is_refused_before_any_work(trained_run, tmp_path):
     assert os.listdir(tmp_path) == ["inception.h5"]  # nothing cached: no reference was computed
 
 
+def test_scores_that_are_not_numbers_are_never_written(trained_run, tiny_features, tmp_path):
+    """A generator whose weights hold NaN draws NaN images; their scores went into eval.json as NaN."""
+    import shutil
+
+    import h5py
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(trained_run[0], run_dir)
+    for name in ("generator.weights.h5", "generator.ema.weights.h5"):
+        if os.path.exists(os.path.join(run_dir, name)):
+            with h5py.File(os.path.join(run_dir, name), "r+") as weights:
+                arrays = []
+                weights.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+                arrays[-1][...] = np.nan
+    eval_json = os.path.join(run_dir, "eval.json")
+    before = open(eval_json, "rb").read() if os.path.exists(eval_json) else None
+    result = run_script("evaluate.py", run_dir, "--features", tiny_features, "--n", "60", "--batch-size", "64",
+                        "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 1 and "not finite" in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert (open(eval_json, "rb").read() if os.path.exists(eval_json) else None) == before
+
+
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
     import csv
     import matplotlib.image
