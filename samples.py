@@ -149,17 +149,16 @@ def parse_args(argv=None):
     parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
-    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png, or "
-                        "RUN_DIR/interpolation.png)")
+    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png; "
+                        "RUN_DIR/interpolation.png with --interpolate, RUN_DIR/nearest.png with --nearest)")
     parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR, "
                         "as sample_0000.png, sample_0001.png, ... (default: off)")
-    parser.add_argument("--force", action="store_true", help="replace output images that already exist (only "
-                        "images: any other file, and a symbolic link, is always refused) (default: off, an existing "
-                        "output file is refused)")
+    parser.add_argument("--force", action="store_true", help="replace output images that already exist; never "
+                        "another kind of file, nor through a symbolic link (default: off, an existing file is refused)")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points (for a "
                         "conditional run, in each class's rows); with exactly two classes given to --class, each "
-                        "row walks from the first class to the second at fixed noise")
+                        "row walks from the first class to the second at fixed noise (default: off)")
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
@@ -172,7 +171,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", help="with --nearest: the training data to search (default: the run's --data, "
                         "else the official archive)")
     parser.add_argument("--no-ema", action="store_true",
-                        help="use the latest generator weights even when the run kept a moving average (--ema)")
+                        help="use the latest generator weights even when the run kept a moving average (--ema) "
+                        "(default: off)")
     args = parser.parse_args(argv)
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
         if value is not None and not 1 <= value <= MAX_GRID_SIDE:
@@ -183,10 +183,15 @@ def parse_args(argv=None):
                         ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
         if value == "":
             parser.error(f"{flag}: empty path")
+        if value and flag in ("--features", "--data") and not args.nearest:  # else silently unused
+            parser.error(f"{flag} {value}: only with --nearest")
     if args.classes is not None:
         names = [name for name in ",".join(args.classes).split(",") if name.strip()]
         if not names:
             parser.error("--class: name at least one class")
+        odd = [name.strip() for name in names if name.strip().isdigit() and not name.strip().isdecimal()]
+        if odd:  # '²' passes str.isdigit(), which parse_classes trusts, then fails int(); '٣' is read as 3
+            parser.error(f"--class: unknown class {odd[0]!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
         try:  # in the order given: --interpolate walks from the first class to the second
             args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
         except DataError as error:
