@@ -185,17 +185,19 @@ def parse_args(argv=None):
                    "else the official archive, downloaded once into ~/.keras/datasets)")
     p.add_argument("--features", default="inception", help="'inception' (Keras InceptionV3, ImageNet weights), "
                    "or a .keras / .tflite feature network file (default: inception)")
-    p.add_argument("--inception-weights", metavar="FILE", help="local InceptionV3 weights file, for offline machines")
+    p.add_argument("--inception-weights", metavar="FILE", help="with --features inception: a local "
+                   "copy of its weights, for offline machines (default: none, downloaded once into ~/.keras/models)")
     p.add_argument("--batch-size", type=int, default=100, help="images per forward pass (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")
     p.add_argument("--real-test", action="store_true", help="score the real test images instead of a generator: "
-                   "the floor that every score should be read against")
+                   "the floor that every score should be read against (default: off)")
     p.add_argument("--no-ema", action="store_true", help="score the latest generator weights even when the run "
-                   "kept a moving average (--ema), to compare the two")
+                   "kept a moving average (--ema), to compare the two (default: off)")
     p.add_argument("--classifier", metavar="FILE.keras", help="conditional runs: a CIFAR-10 classifier for class "
                    "agreement, from benchmarks/train_classifier.py (default: none, no class agreement)")
     p.add_argument("--cache-dir", default=DEFAULT_CACHE,
-                   help="where reference statistics are cached (default: ~/.cache/keras-gan-cifar10)")
+                   help="where reference statistics are cached; if it cannot be written, they are computed and "
+                   "not kept (default: ~/.cache/keras-gan-cifar10)")
     args = p.parse_args(argv)
     if not args.real_test and not args.run_dir:
         p.error("give a RUN_DIR, or --real-test for the real-data floor")
