@@ -33,10 +33,11 @@ def class_agreement(probabilities, classes_asked_for):
 
 def check_classifier_file(path):
     """Refuse a --classifier that cannot be a Keras model file, before TensorFlow loads."""
-    if not os.path.isfile(path):
-        raise ValueError(f"--classifier {path}: no such file")
-    if not path.endswith(".keras"):
+    from features import check_file_kind
+
+    if os.path.isfile(path) and not path.endswith(".keras"):
         raise ValueError(f"--classifier {path}: not a .keras file (make one with benchmarks/train_classifier.py)")
+    check_file_kind("--classifier", path, (".keras",))  # no such file, not a regular file, a damaged archive
 
 
 def load_classifier(path):

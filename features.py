@@ -198,8 +198,22 @@ def check_file_kind(flag, path, kinds):
             start = file_object.read(offset + len(signature))
     except OSError as error:
         raise ValueError(f"{flag} {path}: unreadable ({error.strerror})") from None
-    if start[offset:] != signature:
+    if start[offset:] != signature or kind == ".keras" and not is_keras_archive(path):
         raise ValueError(f"{flag} {path}: not a {kind} file (damaged, or named wrongly)")
+
+
+def is_keras_archive(path):
+    """A .keras file is a zip archive holding the model's config.json (JSON) and its model.weights.h5."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"config.json", "model.weights.h5"} <= names or archive.getinfo("config.json").file_size > 2**24:
+                return False  # (a config of more than 16 MB would be a zip bomb, not a network's description)
+            return isinstance(json.loads(archive.read("config.json")), dict)
+    except Exception:  # a damaged archive raises zipfile's, zlib's or json's errors, or OSError: not a .keras file
+        return False
 
 
 def read_model(flag, path):

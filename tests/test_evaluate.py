@@ -306,6 +306,19 @@ def test_scores_that_are_not_numbers_are_never_written(trained_run, tiny_feature
     assert (open(eval_json, "rb").read() if os.path.exists(eval_json) else None) == before
 
 
+def test_a_damaged_keras_file_is_refused_before_tensorflow_loads(real_archive, tmp_path):
+    """A file that starts like a zip archive passed the check; Keras refused it only after TensorFlow's start-up
+    lines. The same for --classifier."""
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"PK\x03\x04 and then nothing a zip archive holds")
+    pretrained = os.path.join(ROOT, "pretrained", "cifar10")
+    common = [pretrained, "--data", real_archive, "--cache-dir", str(tmp_path)]
+    one_line_refusal(run_script("evaluate.py", *common, "--features", str(junk)),
+                     f"--features {junk}: not a .keras file (damaged, or named wrongly)")
+    one_line_refusal(run_script("evaluate.py", *common, "--classifier", str(junk)),
+                     f"--classifier {junk}: not a .keras file (damaged, or named wrongly)")
+
+
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):
     import csv
     import matplotlib.image
