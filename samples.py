@@ -81,9 +81,12 @@ def check_run_dir(run_dir, weights_name=None, use_ema=True):
     """
     if not os.path.isdir(run_dir):
         raise SampleError(f"{run_dir}: no such run directory")
+    config_file = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_file) and not os.path.isfile(config_file):  # a FIFO: reading it would wait for ever
+        raise SampleError(f"{config_file}: not a regular file")
     try:
         config = read_config(run_dir, flag="run directory")
-        check_config_values(config, os.path.join(run_dir, "config.json"))
+        check_config_values(config, config_file)
         check_memory(config)
     except RunError as error:
         raise SampleError(str(error)) from None
@@ -183,8 +186,11 @@ def parse_args(argv=None):
                         ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
         if value == "":
             parser.error(f"{flag}: empty path")
-        if value and flag in ("--features", "--data") and not args.nearest:  # else silently unused
-            parser.error(f"{flag} {value}: only with --nearest")
+    for flag, value, used in (("--features", args.features, args.nearest), ("--data", args.data, args.nearest),
+                              ("--individual", args.individual, not (args.nearest or args.progress))):
+        if value and not used:  # refused, rather than silently unused
+            parser.error(f"{flag} {value}: only with --nearest" if flag != "--individual" else
+                         f"{flag} {value}: not with --nearest or --progress, which draw no single images")
     if args.classes is not None:
         names = [name for name in ",".join(args.classes).split(",") if name.strip()]
         if not names:
@@ -266,20 +272,15 @@ def write_samples(args):
     if args.individual:
         check_output_folder("--individual", args.individual)
         check_new_images("--individual", args.individual, len(noise), args.force)
-    if args.nearest:
-        from nearest import training_images_to_search
+    if args.nearest:  # nearest.py raises ValueError for a bad --data or --features, the data checked first
+        from nearest import training_images_to_search, write_nearest_grid
         try:
             training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
                                                  args.cols - 1)
+            return write_nearest_grid(args, build_generator(args.run_dir, config, weights_name), classes, training, out)
         except ValueError as error:
             raise SampleError(str(error)) from None
     generator = build_generator(args.run_dir, config, weights_name)
-    if args.nearest:
-        from nearest import write_nearest_grid
-        try:
-            return write_nearest_grid(args, generator, classes, training, out)
-        except ValueError as error:
-            raise SampleError(str(error)) from None
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)

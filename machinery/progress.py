@@ -104,6 +104,8 @@ def read_results(run_dir):
     path = os.path.join(run_dir, "eval.json")
     if not os.path.exists(path):
         return []
+    if not os.path.isfile(path):  # a folder, or a FIFO that reading would wait on for ever
+        raise RunError(f"{path}: not a regular file")
     try:
         with open(path, encoding="utf-8") as file_object:
             entries = json.load(file_object)

@@ -190,3 +190,19 @@ def test_a_class_number_in_other_digits_is_read_as_written(tmp_path):
     pretrained = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "cifar10")
     result = run_script("samples.py", pretrained, "--class", "٣,８", "--out", str(tmp_path / "grid.png"))
     assert result.returncode == 0 and "classes cat, ship" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name, script", [("eval.json", "evaluate.py"), ("config.json", "samples.py"),
+                                          ("config.json", "evaluate.py")])
+def test_a_fifo_in_a_run_is_refused_not_waited_on(name, script, tmp_path):
+    """Opening a FIFO to read waits for a writer for ever: evaluate.py and samples.py hung on one."""
+    pretrained = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "cifar10")
+    run_dir = tmp_path / "run"
+    shutil.copytree(pretrained, run_dir)
+    if (run_dir / name).exists():
+        os.remove(run_dir / name)
+    os.mkfifo(run_dir / name)
+    result = run_script(script, str(run_dir), "--features", "none.tflite", timeout=60) if script == "evaluate.py" \
+        else run_script(script, str(run_dir), "--out", str(tmp_path / "grid.png"), timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and lines == [f"error: {run_dir / name}: not a regular file"], lines

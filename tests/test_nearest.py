@@ -48,3 +48,6 @@ def test_features_and_data_without_nearest_are_refused_not_ignored(tmp_path):
         lines = (result.stdout + result.stderr).strip().splitlines()
         assert result.returncode != 0 and lines == [f"error: {flag} {tmp_path / 'x'}: only with --nearest"], lines
         assert not (tmp_path / "g.png").exists()
+    result = run_script("samples.py", pretrained, "--nearest", "--individual", str(tmp_path / "each"))
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "not with --nearest" in lines[0], lines
