@@ -33,10 +33,11 @@ def class_agreement(probabilities, classes_asked_for):
 
 def check_classifier_file(path):
     """Refuse a --classifier that cannot be a Keras model file, before TensorFlow loads."""
-    if not os.path.isfile(path):
-        raise ValueError(f"--classifier {path}: no such file")
-    if not path.endswith(".keras"):
+    from features import check_file_kind
+
+    if os.path.isfile(path) and not path.endswith(".keras"):
         raise ValueError(f"--classifier {path}: not a .keras file (make one with benchmarks/train_classifier.py)")
+    check_file_kind("--classifier", path, (".keras",))  # no such file, not a regular file, a damaged archive
 
 
 def load_classifier(path):
@@ -65,16 +66,36 @@ def in_batches(function, inputs, batch_size):
     return np.concatenate([function(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
 
 
+def unscored_reason(real_count, generated_count, data):
+    """Why a class gets no KID (an unbiased KID compares pairs within each set: two images of each), or None."""
+    if real_count == 0:
+        return f"no real training images in {data or 'the official archive'}"
+    if real_count < 2:
+        return f"only one real training image in {data or 'the official archive'}"
+    if generated_count < 2:
+        return "fewer than two generated images (raise --n)"
+    return None
+
+
 def class_scores(generated, generated_classes, generated_features, network, data, classes, batch_size,
                  classifier=None):
     """The conditional scores of generated images (in [-1, 1]) drawn for `generated_classes`, with
-    their features from `network`: a dict for eval.json. `classes`: the classes the run trained on."""
+    their features from `network`: a dict for eval.json. `classes`: the classes the run trained on.
+    A class with too few real or generated images is named in "classes_not_scored" and left out (never NaN)."""
     real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes))
-    real_features = in_batches(lambda images: network(scale_images(images))[0], real, batch_size)
-    kids = per_class_kid(generated_features, generated_classes, real_features, real_classes, classes)
-    worst = max(kids, key=kids.get)
+    reasons = {c: unscored_reason(np.sum(real_classes == c), np.sum(generated_classes == c), data) for c in classes}
+    for c, reason in reasons.items():
+        if reason:
+            print(f"note: {CLASS_NAMES[c]}: {reason}; it has no per-class KID")
+    scored = [c for c in classes if reasons[c] is None]
+    kids = {}
+    if scored:
+        real_features = in_batches(lambda images: network(scale_images(images))[0], real, batch_size)
+        kids = per_class_kid(generated_features, generated_classes, real_features, real_classes, scored)
     entry = {"class_kid": {CLASS_NAMES[c]: round(value, 6) for c, value in kids.items()},
-             "class_kid_mean": round(float(np.mean(list(kids.values()))), 6), "worst_class": CLASS_NAMES[worst],
+             "class_kid_mean": round(float(np.mean(list(kids.values()))), 6) if kids else None,
+             "worst_class": CLASS_NAMES[max(kids, key=kids.get)] if kids else None,
+             "classes_not_scored": [CLASS_NAMES[c] for c in classes if reasons[c]],
              "class_agreement": None, "classifier_test_accuracy": None}
     if classifier is not None:
         def predict(images):
@@ -83,15 +104,22 @@ def class_scores(generated, generated_classes, generated_features, network, data
         entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size),
                                                          generated_classes), 4)
         test, test_classes = load_cifar10(data, split="test", classes=classes)
-        entry["classifier_test_accuracy"] = round(class_agreement(in_batches(predict, scale_images(test), batch_size),
-                                                                  test_classes), 4)
+        if len(test):
+            entry["classifier_test_accuracy"] = round(class_agreement(
+                in_batches(predict, scale_images(test), batch_size), test_classes), 4)
+        else:
+            print(f"note: no real test images of these classes in {data or 'the official archive'}, "
+                  "so no test accuracy for the classifier")
     return entry
 
 
 def report_classes(entry, beside):
     """Print the conditional scores of an eval.json entry."""
-    print(f"per-class KID: mean {entry['class_kid_mean']:.5f}, worst {entry['worst_class']} "
-          f"{entry['class_kid'][entry['worst_class']]:.5f} {beside}")
+    if entry["class_kid"]:
+        print(f"per-class KID: mean {entry['class_kid_mean']:.5f}, worst {entry['worst_class']} "
+              f"{entry['class_kid'][entry['worst_class']]:.5f} {beside}")
     if entry["class_agreement"] is not None:
+        classes = len(entry["class_kid"]) + len(entry.get("classes_not_scored", []))
+        ceiling = entry["classifier_test_accuracy"]
         print(f"class agreement {100 * entry['class_agreement']:.1f}% (the classifier on real test images: "
-              f"{100 * entry['classifier_test_accuracy']:.1f}%; chance {100 / len(entry['class_kid']):.0f}%)")
+              f"{'unknown' if ceiling is None else f'{100 * ceiling:.1f}%'}; chance {100 / classes:.0f}%)")

@@ -27,8 +27,7 @@ samples need no more memory than 10,000. The real images' statistics are
 cached per (data, feature network, N). The formulas live in scores.py, the
 feature networks in features.py.
 """
-import hashlib
-import json
+import math
 import os
 import sys
 import time
@@ -36,8 +35,8 @@ import time
 import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
-from machinery.checkpoint import atomic_save
 from machinery.progress import append_result, read_results
+from machinery.reference_cache import check_cache_dir, load_reference, reference_path, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from features import check_feature_spec, load_feature_network
@@ -67,6 +66,8 @@ def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=Non
     stats = FeatureStatistics(total, seed)
     for batch in batches:
         features, probabilities = network(batch)
+        if not np.isfinite(features).all():  # the formulas would fail, or give NaN for eval.json
+            raise EvalError(f"{network.name} features not finite (NaN or infinite): NaN images from diverged weights?")
         stats.add(features, probabilities)
         if kept is not None:
             kept.append(features)
@@ -74,6 +75,13 @@ def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=Non
         raise EvalError(f"{stats.count} images are too few for a full-rank {len(stats.mean)}-d covariance: "
                         f"use at least {len(stats.mean) + 1} (--n, or --eval-samples in train.py)")
     return stats
+
+
+def check_enough(count, feature_size, flag="--n"):
+    """Refuse, before any work, a count of images that cannot fill a feature_size-d covariance (see above)."""
+    if count <= feature_size:
+        raise EvalError(f"{flag} {count}: {count} images are too few for a full-rank {feature_size}-d covariance: "
+                        f"use at least {feature_size + 1}")
 
 
 def real_batches(images, batch_size):
@@ -105,27 +113,17 @@ def pick_real(data, split, n, seed):
 
 
 def reference_statistics(network, data, n, batch_size, cache_dir):
-    """Statistics of n CIFAR-10 training images, computed once and cached."""
-    source = os.path.abspath(data) if data else "keras-download"
-    if data and os.path.exists(data):
-        source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
-    key = hashlib.sha256(json.dumps([source, network.identity, n]).encode()).hexdigest()[:20]
-    path = os.path.join(cache_dir, f"reference-{key}.npz")
-    if os.path.exists(path):
-        try:
-            with np.load(path) as cached:
-                return {name: cached[name] for name in cached.files}
-        except (OSError, ValueError):
-            pass  # a damaged cache file is simply recomputed
-    images = pick_real(data, "train", n, seed=0)
-    stats = feature_statistics(real_batches(images, batch_size), network, len(images))
-    reference = {"mean": stats.mean, "covariance": stats.covariance,
-                 "kid_features": stats.kid_features(), "count": np.array(stats.count)}
-    def save(temporary):
-        with open(temporary, "wb") as file_object:
-            np.savez(file_object, **reference)
-    os.makedirs(cache_dir, exist_ok=True)
-    atomic_save(path, save)
+    """Statistics of n CIFAR-10 training images, computed once and cached in cache_dir (None: not cached;
+    machinery/reference_cache.py says how a damaged cache is handled)."""
+    path = reference_path(cache_dir, data, network.identity, n) if cache_dir else None
+    reference = load_reference(path, network.feature_size) if path else None
+    if reference is None:
+        images = pick_real(data, "train", n, seed=0)
+        stats = feature_statistics(real_batches(images, batch_size), network, len(images))
+        reference = {"mean": stats.mean, "covariance": stats.covariance,
+                     "kid_features": stats.kid_features(), "count": np.array(stats.count)}
+        if path:
+            save_reference(path, reference)
     return reference
 
 
@@ -165,6 +163,7 @@ class TrainingEvaluator:
             self.network = load_feature_network(features)
         except ValueError as error:
             raise EvalError(str(error)) from None
+        check_enough(samples, self.network.feature_size, flag="--eval-samples")
         self.samples, self.classes, self.batch_size = samples, classes, batch_size
         self.reference = reference_statistics(self.network, data, samples, batch_size, cache_dir)
         self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
@@ -186,17 +185,19 @@ def parse_args(argv=None):
                    "else the official archive, downloaded once into ~/.keras/datasets)")
     p.add_argument("--features", default="inception", help="'inception' (Keras InceptionV3, ImageNet weights), "
                    "or a .keras / .tflite feature network file (default: inception)")
-    p.add_argument("--inception-weights", metavar="FILE", help="local InceptionV3 weights file, for offline machines")
+    p.add_argument("--inception-weights", metavar="FILE", help="with --features inception: a local "
+                   "copy of its weights, for offline machines (default: none, downloaded once into ~/.keras/models)")
     p.add_argument("--batch-size", type=int, default=100, help="images per forward pass (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")
     p.add_argument("--real-test", action="store_true", help="score the real test images instead of a generator: "
-                   "the floor that every score should be read against")
+                   "the floor that every score should be read against (default: off)")
     p.add_argument("--no-ema", action="store_true", help="score the latest generator weights even when the run "
-                   "kept a moving average (--ema), to compare the two")
+                   "kept a moving average (--ema), to compare the two (default: off)")
     p.add_argument("--classifier", metavar="FILE.keras", help="conditional runs: a CIFAR-10 classifier for class "
                    "agreement, from benchmarks/train_classifier.py (default: none, no class agreement)")
     p.add_argument("--cache-dir", default=DEFAULT_CACHE,
-                   help="where reference statistics are cached (default: ~/.cache/keras-gan-cifar10)")
+                   help="where reference statistics are cached; if it cannot be written, they are computed and "
+                   "not kept (default: ~/.cache/keras-gan-cifar10)")
     args = p.parse_args(argv)
     if not args.real_test and not args.run_dir:
         p.error("give a RUN_DIR, or --real-test for the real-data floor")
@@ -221,18 +222,23 @@ def check_inputs(args):
             checked = check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)
-        if args.data:  # read it now (a second or two), so that a damaged archive is refused at once
-            load_cifar10(args.data, split="test" if args.real_test else "train")
+        # Read the data now (a second or two; the official archive is downloaded first if need be), so that a
+        # damaged or missing archive, or no network, is refused at once.
+        load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
         if args.classifier:
             check_classifier_file(args.classifier)
             if args.real_test or not checked[0].get("conditional"):
                 raise EvalError(f"--classifier: class agreement needs a conditional run (train.py --conditional), "
                                 f"and {args.run_dir or '--real-test'} is not one")
-        if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
-            raise EvalError(f"--cache-dir {args.cache_dir}: exists and is not a folder")
-        check_feature_spec(args.features, args.inception_weights)  # last: it may download InceptionV3's weights
+        cache_warning = check_cache_dir(args.cache_dir)
+        feature_size = check_feature_spec(args.features, args.inception_weights)  # last: it may download
+        if feature_size:  # known before TensorFlow loads for InceptionV3 and .tflite files; .keras: see evaluate()
+            check_enough(args.n, feature_size)
     except (SampleError, RunError, DataError, ValueError) as error:
         raise EvalError(str(error)) from None
+    if cache_warning:  # the scores can still be computed, only not kept for next time
+        print(cache_warning)
+        args.cache_dir = None
     return checked
 
 
@@ -249,6 +255,7 @@ def evaluate(args, config, weights_name):
         classifier = load_classifier(args.classifier) if args.classifier else None
     except ValueError as error:
         raise EvalError(str(error)) from None
+    check_enough(args.n, network.feature_size)
     data = args.data or config.get("data")
     reference = reference_statistics(network, data, args.n, args.batch_size, args.cache_dir)
     if args.real_test:
@@ -271,11 +278,20 @@ def evaluate(args, config, weights_name):
     return entry
 
 
+def check_finite(entry):
+    """Never write NaN into eval.json (JSON has no NaN; readers choke on it): say which score is broken."""
+    values = list(entry.items()) + [(f"class_kid {name}", value) for name, value in entry.get("class_kid", {}).items()]
+    broken = [name for name, value in values if isinstance(value, float) and not math.isfinite(value)]
+    if broken:
+        raise EvalError(f"{', '.join(broken)}: not finite (NaN or infinite); nothing written to eval.json")
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     try:
         entry = evaluate(args, *check_inputs(args))
+        check_finite(entry)
         entry["seconds"] = round(time.time() - started, 1)
         report(entry)
         if args.run_dir:

@@ -10,7 +10,9 @@ Three kinds, chosen with `--features`:
   * a `.keras` model file: called on images resized to its input size, in
     [-1, 1]. One output = features; a second output = class probabilities.
   * a `.tflite` model: the same, with quantized inputs and outputs converted
-    through the model's own (scale, zero point). With
+    through the model's own (scale, zero point). TensorFlow Lite does not
+    check a file, and a damaged one crashes the whole process, so each file is
+    first tried in a child process (trial_tflite). With
     `../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite`
     this gives "FD-MobileNet", which works fully offline.
 
@@ -18,7 +20,10 @@ Every network has a `name` (printed beside each score) and an `identity`
 (part of the reference-statistics cache key).
 """
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -42,7 +47,12 @@ class KerasFeatures:
 
     def __init__(self, model, name, identity, preprocess=None):
         self.model, self.name, self.identity = model, name, identity
-        self.size = model.input_shape[1]
+        shape, outputs = model.input_shape, model.output_shape
+        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or not shape[1]:
+            raise ValueError(f"it takes inputs of shape {shape[1:]}, not square RGB images")
+        self.size = shape[1]
+        features = outputs[0] if isinstance(outputs, list) else outputs  # (features, probabilities), or features
+        self.feature_size = int(np.prod(features[1:]))
         self.preprocess = preprocess or (lambda images: images)
 
     def __call__(self, images):
@@ -52,21 +62,70 @@ class KerasFeatures:
         return np.asarray(outputs).reshape(len(images), -1), None
 
 
+def tflite_interpreter(content, threads=2):
+    """A TensorFlow Lite interpreter of a model's bytes (LiteRT's when installed, else TensorFlow's)."""
+    try:  # TensorFlow points tf.lite users to the LiteRT package; use it when installed
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite's deprecation notice concerns future versions
+        return Interpreter(model_content=content, num_threads=threads)
+
+
+# The trial run of a .tflite file, in a child process. TensorFlow Lite's
+# interpreter trusts the file it is given: a truncated or damaged one makes it
+# read or write out of bounds and kill the whole process (exit 139, a
+# segfault), which no `try` can catch. So a child Python loads the bytes and
+# runs two images through them first; only if it survives does the parent load
+# the very same bytes. The child prints the input size and the feature count.
+TRIAL = """
+import json, sys, numpy as np
+from features import tflite_interpreter
+interpreter = tflite_interpreter(sys.stdin.buffer.read(), threads=1)
+shape = [int(n) for n in interpreter.get_input_details()[0]["shape"]]
+if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+    sys.exit(f"it takes inputs of shape {shape}, not square RGB images")
+tensor = interpreter.get_input_details()[0]
+interpreter.resize_tensor_input(tensor["index"], [2, shape[1], shape[1], 3])
+interpreter.allocate_tensors()
+interpreter.set_tensor(tensor["index"], np.zeros([2, shape[1], shape[1], 3], tensor["dtype"]))
+interpreter.invoke()
+features = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+print(json.dumps({"size": shape[1], "features": int(np.prod(features.shape[1:]))}))
+"""
+TRIAL_SECONDS = 300  # TensorFlow takes seconds to load, a minute or more on a busy machine
+
+
+def trial_tflite(flag, path, content):
+    """Run `content`, a .tflite model's bytes, in a child process; returns {size, features}. Raises ValueError."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")  # the child's start-up lines are not the user's
+    try:
+        child = subprocess.run([sys.executable, "-c", TRIAL], input=content, capture_output=True,
+                               timeout=TRIAL_SECONDS, env=environment, cwd=os.path.dirname(os.path.abspath(__file__)))
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{flag} {path}: TensorFlow Lite did not load it within {TRIAL_SECONDS} s") from None
+    if child.returncode < 0:
+        raise ValueError(f"{flag} {path}: not a usable TensorFlow Lite model (it crashed the interpreter, "
+                         f"signal {-child.returncode}: damaged?)")
+    if child.returncode != 0:
+        last = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1][:200]
+        raise ValueError(f"{flag} {path}: not a usable TensorFlow Lite model ({last})")
+    return json.loads(child.stdout.decode().strip().splitlines()[-1])
+
+
 class TFLiteFeatures:
     """A TensorFlow Lite model, quantized or not, run with its own interpreter."""
 
     def __init__(self, path, threads=2):
-        try:  # TensorFlow points tf.lite users to the LiteRT package; use it when installed
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            import tensorflow as tf
-            Interpreter = tf.lite.Interpreter
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite's deprecation notice concerns future versions
-            self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        content = read_model("--features", path)  # read once: the bytes tried are the bytes loaded
+        self.feature_size = trial_tflite("--features", path, content)["features"]
+        self.interpreter = tflite_interpreter(content, threads)
         self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
         self.size, self.batch = int(self.input["shape"][1]), None
-        self.name, self.identity = os.path.splitext(os.path.basename(path))[0], file_identity(path)
+        self.name = os.path.splitext(os.path.basename(path))[0]
+        self.identity = os.path.basename(path) + ":" + hashlib.sha256(content).hexdigest()[:16]
 
     def __call__(self, images):
         if self.batch != len(images):  # (re)allocate for this batch size
@@ -118,50 +177,86 @@ def inception_features(weights_file):
 
 # How each kind of file starts, so that a wrong or damaged file is refused before TensorFlow loads.
 FILE_SIGNATURES = {".h5": (0, b"\x89HDF\r\n\x1a\n"), ".keras": (0, b"PK\x03\x04"), ".tflite": (4, b"TFL3")}
+FEATURE_FILES = (".keras", ".tflite")  # what --features accepts besides 'inception'; .h5 holds weights only
+INCEPTION_FEATURES = 2048  # InceptionV3's pool features
 
 
-def check_file_kind(flag, path):
-    """Refuse a path that is not a file of the kind its name says; raises ValueError."""
-    kind = next((suffix for suffix in FILE_SIGNATURES if path.endswith(suffix)), None)
-    if not os.path.isfile(path):
+def check_file_kind(flag, path, kinds):
+    """Refuse a path that is not a regular file of one of `kinds`, as its name says and its first bytes
+    confirm; raises ValueError."""
+    kind = next((suffix for suffix in kinds if path.endswith(suffix)), None)
+    if not os.path.exists(path):
         raise ValueError(f"{flag} {path}: no such file")
+    if not os.path.isfile(path):  # a folder, a FIFO (reading one could wait for ever), a device
+        raise ValueError(f"{flag} {path}: not a regular file")
     if kind is None:
-        raise ValueError(f"{flag} {path}: unknown kind (expected 'inception', a .keras or a .tflite file)")
+        expected = "'inception', a .keras or a .tflite file" if flag == "--features" else "an .h5 weights file"
+        raise ValueError(f"{flag} {path}: unknown kind (expected {expected})")
     offset, signature = FILE_SIGNATURES[kind]
     try:
         with open(path, "rb") as file_object:
             start = file_object.read(offset + len(signature))
     except OSError as error:
         raise ValueError(f"{flag} {path}: unreadable ({error.strerror})") from None
-    if start[offset:] != signature:
+    if start[offset:] != signature or kind == ".keras" and not is_keras_archive(path):
         raise ValueError(f"{flag} {path}: not a {kind} file (damaged, or named wrongly)")
 
 
+def is_keras_archive(path):
+    """A .keras file is a zip archive holding the model's config.json (JSON) and its model.weights.h5."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"config.json", "model.weights.h5"} <= names or archive.getinfo("config.json").file_size > 2**24:
+                return False  # (a config of more than 16 MB would be a zip bomb, not a network's description)
+            return isinstance(json.loads(archive.read("config.json")), dict)
+    except Exception:  # a damaged archive raises zipfile's, zlib's or json's errors, or OSError: not a .keras file
+        return False
+
+
+def read_model(flag, path):
+    """A model file's bytes; raises ValueError."""
+    try:
+        with open(path, "rb") as file_object:
+            return file_object.read()
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: unreadable ({error.strerror})") from None
+
+
 def check_feature_spec(spec, inception_weights=None):
-    """Refuse a --features (or --inception-weights) that names no usable file; raises ValueError."""
+    """Refuse a --features (or --inception-weights) that names no usable network, before TensorFlow loads;
+    a .tflite file is tried in a child process (trial_tflite). Returns the number of features the
+    network gives, or None for a .keras file (known once it is loaded). Raises ValueError."""
     if spec == "inception":
-        check_file_kind("--inception-weights", inception_weights_file(inception_weights))
-    else:
-        check_file_kind("--features", spec)
+        check_file_kind("--inception-weights", inception_weights_file(inception_weights), (".h5",))
+        return INCEPTION_FEATURES
+    if inception_weights:
+        raise ValueError(f"--inception-weights {inception_weights}: only with --features inception")
+    check_file_kind("--features", spec, FEATURE_FILES)
+    if spec.endswith(".tflite"):
+        return trial_tflite("--features", spec, read_model("--features", spec))["features"]
+    return None
 
 
 def load_feature_network(spec, inception_weights=None):
     """`inception`, a .keras file or a .tflite file -> a feature network. Raises ValueError."""
-    check_feature_spec(spec, inception_weights)
     if spec == "inception":
+        check_feature_spec(spec, inception_weights)
         weights_file = inception_weights_file(inception_weights)
         try:
             return inception_features(weights_file)
         except Exception as error:  # an HDF5 file that holds other weights ...
             first_line = (str(error).strip().splitlines() or [""])[0][:150]
             raise ValueError(f"--inception-weights {weights_file}: {type(error).__name__}: {first_line}") from None
+    check_file_kind("--features", spec, FEATURE_FILES)
+    if spec.endswith(".tflite"):
+        return TFLiteFeatures(spec)  # tried in a child process first
     try:
-        if spec.endswith(".tflite"):
-            return TFLiteFeatures(spec)
-        if spec.endswith(".keras"):
-            import keras
-            model = keras.models.load_model(spec, compile=False)
-            return KerasFeatures(model, os.path.splitext(os.path.basename(spec))[0], file_identity(spec))
+        import keras
+        model = keras.models.load_model(spec, compile=False)
+        return KerasFeatures(model, os.path.splitext(os.path.basename(spec))[0], file_identity(spec))
     except Exception as error:
         first_line = (str(error).strip().splitlines() or [""])[0][:150]
         raise ValueError(f"--features {spec}: unreadable ({type(error).__name__}: {first_line})") from None

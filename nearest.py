@@ -45,3 +45,21 @@ def nearest_training_grid(generated, training_images, features, neighbours):
     nearest = nearest_neighbours(features_of(generated, network), features_of(training, network), neighbours)
     rows = [np.concatenate([image[None], training[indices]]) for image, indices in zip(generated, nearest)]
     return np.concatenate(rows), f"{network.name} features" if network else "pixels"
+
+
+def write_nearest_grid(args, generator, classes, training, out):
+    """samples.py --nearest: each row a generated image (classes in turn when conditional), then its nearest
+    training images, written to `out`. Raises ValueError (a bad feature network)."""
+    from defDATA import CLASS_NAMES
+    from machinery.output_files import write_new_file
+    from machinery.progress import save_grid
+    from samples import draw
+
+    rows = args.rows or 8
+    noise = np.random.default_rng(args.seed).standard_normal((rows, generator.inputs[0].shape[1])).astype(np.float32)
+    image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
+    grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features, args.cols - 1)
+    row_names = None if classes is None else [CLASS_NAMES[c] for c in image_classes]
+    write_new_file("--out", out, lambda temporary: save_grid(grid, temporary, args.cols, row_names), args.force)
+    print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
+          f"{len(training)} training images ({space})")

@@ -2,6 +2,7 @@
 
     python samples.py RUN_DIR                      # RUN_DIR/samples.png, an 8x8 grid
     python samples.py RUN_DIR --seed 3 --rows 4 --cols 10 --out my_grid.png
+    python samples.py RUN_DIR --force              # replace RUN_DIR/samples.png (an existing file is refused)
     python samples.py RUN_DIR --individual pngs/   # also one PNG per image
     python samples.py RUN_DIR --interpolate        # straight-line walks in latent space
     python samples.py RUN_DIR --class ship,cat     # a conditional run (train.py --conditional): chosen classes
@@ -29,6 +30,7 @@ from machinery.progress import PROGRESS_COLUMNS, save_grid
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
+from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
 
@@ -79,9 +81,12 @@ def check_run_dir(run_dir, weights_name=None, use_ema=True):
     """
     if not os.path.isdir(run_dir):
         raise SampleError(f"{run_dir}: no such run directory")
+    config_file = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_file) and not os.path.isfile(config_file):  # a FIFO: reading it would wait for ever
+        raise SampleError(f"{config_file}: not a regular file")
     try:
         config = read_config(run_dir, flag="run directory")
-        check_config_values(config, os.path.join(run_dir, "config.json"))
+        check_config_values(config, config_file)
         check_memory(config)
     except RunError as error:
         raise SampleError(str(error)) from None
@@ -147,13 +152,16 @@ def parse_args(argv=None):
     parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
-    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png, or "
-                        "RUN_DIR/interpolation.png)")
-    parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR")
+    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png; "
+                        "RUN_DIR/interpolation.png with --interpolate, RUN_DIR/nearest.png with --nearest)")
+    parser.add_argument("--individual", metavar="DIR", help="also write each image as its own PNG into DIR, "
+                        "as sample_0000.png, sample_0001.png, ... (default: off)")
+    parser.add_argument("--force", action="store_true", help="replace output images that already exist; never "
+                        "another kind of file, nor through a symbolic link (default: off, an existing file is refused)")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row walks in a straight line between two random latent points (for a "
                         "conditional run, in each class's rows); with exactly two classes given to --class, each "
-                        "row walks from the first class to the second at fixed noise")
+                        "row walks from the first class to the second at fixed noise (default: off)")
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
@@ -166,7 +174,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", help="with --nearest: the training data to search (default: the run's --data, "
                         "else the official archive)")
     parser.add_argument("--no-ema", action="store_true",
-                        help="use the latest generator weights even when the run kept a moving average (--ema)")
+                        help="use the latest generator weights even when the run kept a moving average (--ema) "
+                        "(default: off)")
     args = parser.parse_args(argv)
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
         if value is not None and not 1 <= value <= MAX_GRID_SIDE:
@@ -177,10 +186,18 @@ def parse_args(argv=None):
                         ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
         if value == "":
             parser.error(f"{flag}: empty path")
+    for flag, value, used in (("--features", args.features, args.nearest), ("--data", args.data, args.nearest),
+                              ("--individual", args.individual, not (args.nearest or args.progress))):
+        if value and not used:  # refused, rather than silently unused
+            parser.error(f"{flag} {value}: only with --nearest" if flag != "--individual" else
+                         f"{flag} {value}: not with --nearest or --progress, which draw no single images")
     if args.classes is not None:
         names = [name for name in ",".join(args.classes).split(",") if name.strip()]
         if not names:
             parser.error("--class: name at least one class")
+        odd = [name.strip() for name in names if name.strip().isdigit() and not name.strip().isdecimal()]
+        if odd:  # '²' passes str.isdigit(), which parse_classes trusts, then fails int(); '٣' is read as 3
+            parser.error(f"--class: unknown class {odd[0]!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
         try:  # in the order given: --interpolate walks from the first class to the second
             args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
         except DataError as error:
@@ -230,68 +247,57 @@ def write_progress_animation(args):
     """samples.py RUN_DIR --progress GIF: no generator, no TensorFlow; the grids train.py wrote."""
     from machinery.progress import progress_gif
 
-    try:
-        if not os.path.isdir(args.run_dir):
-            raise SampleError(f"{args.run_dir}: no such run directory")
-        check_output_image("--progress", args.progress, types=(".gif",))
-        frames = progress_gif(args.run_dir, args.progress)
-    except (SampleError, RunError) as error:
-        sys.exit(f"error: {one_line(error)}")
+    if not os.path.isdir(args.run_dir):
+        raise SampleError(f"{args.run_dir}: no such run directory")
+    check_output_image("--progress", args.progress, types=(".gif",))
+    check_new_file("--progress", args.progress, args.force)
+    written = []  # (frame count, files left out), from inside the function that writes the temporary file
+    write_new_file("--progress", args.progress,
+                   lambda temporary: written.append(progress_gif(args.run_dir, temporary)), args.force)
+    frames, skipped = written[0]
+    for note in skipped:
+        print(f"skipped {one_line(note)}")
     print(f"wrote {args.progress} ({frames} frames, one per epoch)")
 
 
-def write_nearest_grid(args, generator, classes, training, out):
-    """--nearest: each row a generated image (classes in turn when conditional), then its nearest training images."""
-    from nearest import nearest_training_grid
-
-    rows = args.rows or 8
-    noise = np.random.default_rng(args.seed).standard_normal((rows, generator.inputs[0].shape[1])).astype(np.float32)
-    image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
-    try:
-        grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features,
-                                            args.cols - 1)
-    except ValueError as error:
-        sys.exit(f"error: {one_line(error)}")
-    save_grid(grid, out, args.cols, None if classes is None else [CLASS_NAMES[c] for c in image_classes])
-    print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
-          f"{len(training)} training images ({space})")
+def write_samples(args):
+    """Check everything that can be checked before TensorFlow loads, then draw and write the grid asked for."""
+    default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
+    out = args.out or os.path.join(args.run_dir, default_name)
+    config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
+    classes = chosen_classes(args, config)
+    check_output_image("--out", out)
+    check_new_file("--out", out, args.force)
+    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
+    if args.individual:
+        check_output_folder("--individual", args.individual)
+        check_new_images("--individual", args.individual, len(noise), args.force)
+    if args.nearest:  # nearest.py raises ValueError for a bad --data or --features, the data checked first
+        from nearest import training_images_to_search, write_nearest_grid
+        try:
+            training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
+                                                 args.cols - 1)
+            return write_nearest_grid(args, build_generator(args.run_dir, config, weights_name), classes, training, out)
+        except ValueError as error:
+            raise SampleError(str(error)) from None
+    generator = build_generator(args.run_dir, config, weights_name)
+    if is_class_walk(args):
+        walk_between_classes(generator, *args.classes, steps=args.cols)
+    images = draw(generator, noise, class_of_image)
+    write_new_file("--out", out, lambda temporary: save_grid(images, temporary, args.cols, row_names), args.force)
+    print(f"wrote {out} ({len(images) // args.cols}x{args.cols} images, seed {args.seed}, weights {weights_name}"
+          + (f", classes {', '.join(CLASS_NAMES[c] for c in classes)})" if classes else ")"))
+    if args.individual:
+        write_images("--individual", args.individual, unscale_images(images), args.force)
+        print(f"wrote {len(images)} PNGs to {args.individual}")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.progress:
-        return write_progress_animation(args)
-    default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
-    out = args.out or os.path.join(args.run_dir, default_name)
-    try:  # everything that can be checked is checked before TensorFlow loads
-        config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
-        classes = chosen_classes(args, config)
-        check_output_image("--out", out)
-        if args.individual:
-            check_output_folder("--individual", args.individual)
-        if args.nearest:
-            from nearest import training_images_to_search
-            training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
-                                                 args.cols - 1)
-        generator = build_generator(args.run_dir, config, weights_name)
-    except (SampleError, RunError, ValueError) as error:
+    try:
+        write_progress_animation(args) if args.progress else write_samples(args)
+    except (SampleError, RunError, OutputError) as error:
         sys.exit(f"error: {one_line(error)}")
-    if args.nearest:
-        return write_nearest_grid(args, generator, classes, training, out)
-    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
-    if is_class_walk(args):
-        walk_between_classes(generator, *args.classes, steps=args.cols)
-    images = draw(generator, noise, class_of_image)
-    save_grid(images, out, args.cols, row_names)
-    rows = len(images) // args.cols
-    print(f"wrote {out} ({rows}x{args.cols} images, seed {args.seed}, weights {weights_name}"
-          + (f", classes {', '.join(CLASS_NAMES[c] for c in classes)})" if classes else ")"))
-    if args.individual:
-        import matplotlib.image
-        os.makedirs(args.individual, exist_ok=True)
-        for index, image in enumerate(unscale_images(images)):
-            matplotlib.image.imsave(os.path.join(args.individual, f"sample_{index:04d}.png"), image)
-        print(f"wrote {len(images)} PNGs to {args.individual}")
 
 
 if __name__ == "__main__":

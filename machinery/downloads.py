@@ -22,14 +22,16 @@ def download(url, path, algorithm, expected, what):
     if os.path.isfile(path):
         return path
     folder = os.path.dirname(path)
-    print(f"downloading {what} into {folder}", flush=True)
     partial, digest = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}"), hashlib.new(algorithm)
     try:
-        os.makedirs(folder, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as file_object:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                file_object.write(block)
+        with urllib.request.urlopen(url, timeout=60) as response:
+            # Said, and the folder made, only once the server answers: offline, the error is the one line printed.
+            print(f"downloading {what} into {folder}", flush=True)
+            os.makedirs(folder, exist_ok=True)
+            with open(partial, "wb") as file_object:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    file_object.write(block)
         if digest.hexdigest() != expected:
             raise OSError("the download does not match its published checksum")
         os.replace(partial, path)

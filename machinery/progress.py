@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import stat
 
 import numpy as np
 
@@ -103,6 +104,8 @@ def read_results(run_dir):
     path = os.path.join(run_dir, "eval.json")
     if not os.path.exists(path):
         return []
+    if not os.path.isfile(path):  # a folder, or a FIFO that reading would wait on for ever
+        raise RunError(f"{path}: not a regular file")
     try:
         with open(path, encoding="utf-8") as file_object:
             entries = json.load(file_object)
@@ -121,28 +124,80 @@ def append_result(run_dir, entry):
     return path
 
 
+MAX_FRAME_PIXELS = 4096 * 4096  # a progress grid is about 300 x 300 pixels; far larger is no grid of ours
+
+
 def progress_gif(run_dir, path, seconds_per_frame=0.5, label_height=14):
     """RUN_DIR/progress/epoch_*.png as one animated GIF, in epoch order, each
-    frame labelled with its epoch (Pillow, which matplotlib depends on). Returns the frame count."""
+    frame labelled with its epoch (Pillow, which matplotlib depends on).
+
+    Anything else in progress/ that matches the pattern (a folder, a text file,
+    a damaged or huge image, a grid of another size, epoch_final.png) is left
+    out rather than stopping the animation. Returns (frame count, one note per file left out).
+    """
     from PIL import Image, ImageDraw
 
-    grids = {int(re.search(r"epoch_(\d+)\.png$", name).group(1)): name
-             for name in glob.glob(os.path.join(run_dir, "progress", "epoch_*.png"))}
-    if not grids:
-        raise RunError(f"{run_dir}: no progress grids yet (progress/epoch_*.png); train at least one epoch")
-    frames = []
-    for epoch in sorted(grids):
-        grid = Image.open(grids[epoch]).convert("RGB")
+    skipped, frames = [], []
+    for epoch, name in sorted(progress_grids(run_dir, skipped).items()):
+        grid, reason = read_grid(name)
+        if grid is not None and frames and (grid.width, grid.height + label_height) != frames[0].size:
+            reason = f"{grid.width}x{grid.height} pixels, unlike the first grid's size"
+        if reason:
+            skipped.append(f"{name}: {reason}")
+            continue
         frame = Image.new("RGB", (grid.width, grid.height + label_height), "black")
         frame.paste(grid, (0, label_height))
         ImageDraw.Draw(frame).text((4, 1), f"epoch {epoch}", fill="white")
         frames.append(frame)
+    if not frames:
+        left_out = f"; left out {len(skipped)} other files, e.g. {skipped[0]}" if skipped else ""
+        raise RunError(f"{run_dir}: no progress grids yet (progress/epoch_*.png); train at least one epoch{left_out}")
+
     def save(temporary):
         frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:],
                        duration=int(1000 * seconds_per_frame), loop=0)
 
     checkpoint.atomic_save(path, save)
-    return len(frames)
+    return len(frames), skipped
+
+
+def progress_grids(run_dir, skipped):
+    """{epoch: path} of RUN_DIR/progress/epoch_NNNN.png; other names the pattern matches go to `skipped`."""
+    grids = {}
+    for name in sorted(glob.glob(os.path.join(glob.escape(run_dir), "progress", "epoch_*.png"))):
+        match = re.fullmatch(r"epoch_([0-9]+)\.png", os.path.basename(name))
+        if not match or int(match.group(1)) in grids:
+            skipped.append(f"{name}: not named epoch_NUMBER.png, or its epoch is named twice")
+        else:
+            grids[int(match.group(1))] = name
+    return grids
+
+
+def read_grid(path):
+    """(an RGB image, None), or (None, why) for a file that cannot be a progress grid."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        if os.path.isdir(path):
+            return None, "a folder, not a file"
+        # O_NONBLOCK: a FIFO named like a grid is refused at once instead of waiting for a writer for ever.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file_object:
+            if not stat.S_ISREG(os.fstat(file_object.fileno()).st_mode):
+                return None, "not a regular file"
+            with warnings.catch_warnings():  # Pillow warns about huge images; they are refused just below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(file_object) as image:
+                    if image.format != "PNG":
+                        return None, f"a {image.format} image, not a PNG"
+                    if image.width * image.height > MAX_FRAME_PIXELS:
+                        return None, f"{image.width}x{image.height} pixels, far larger than a progress grid"
+                    return image.convert("RGB"), None
+    except Image.DecompressionBombError:
+        return None, "far larger than a progress grid"
+    except (OSError, ValueError, SyntaxError) as error:  # not an image, or a damaged one
+        return None, f"not a readable PNG ({type(error).__name__})"
 
 
 def grid_pixels(images, columns):

@@ -175,3 +175,34 @@ def test_resume_before_the_first_checkpoint_starts_from_the_config(real_archive,
     assert result.returncode == 0, result.stderr[-1500:]
     assert "has no checkpoint yet" in result.stdout and "starting it from its config.json" in result.stdout
     assert (run_dir / "checkpoints" / "step-00000002").is_dir()
+
+
+@pytest.mark.parametrize("digit", ["²", "①", "⑶"])
+def test_a_class_number_that_only_looks_like_a_digit_is_one_line(digit, tmp_path):
+    """'²'.isdigit() is True, but int('²') fails: samples.py --class ² was a ValueError traceback."""
+    pretrained = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "cifar10")
+    refused([pretrained, "--class", digit, "--out", str(tmp_path / "grid.png")], f"--class: unknown class '{digit}'",
+            str(tmp_path), script="samples.py")
+
+
+def test_a_class_number_in_other_digits_is_read_as_written(tmp_path):
+    """Arabic-Indic three and a full-width 8 are digits a user reads as 3 and 8: cat and ship."""
+    pretrained = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "cifar10")
+    result = run_script("samples.py", pretrained, "--class", "٣,８", "--out", str(tmp_path / "grid.png"))
+    assert result.returncode == 0 and "classes cat, ship" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name, script", [("eval.json", "evaluate.py"), ("config.json", "samples.py"),
+                                          ("config.json", "evaluate.py")])
+def test_a_fifo_in_a_run_is_refused_not_waited_on(name, script, tmp_path):
+    """Opening a FIFO to read waits for a writer for ever: evaluate.py and samples.py hung on one."""
+    pretrained = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "cifar10")
+    run_dir = tmp_path / "run"
+    shutil.copytree(pretrained, run_dir)
+    if (run_dir / name).exists():
+        os.remove(run_dir / name)
+    os.mkfifo(run_dir / name)
+    result = run_script(script, str(run_dir), "--features", "none.tflite", timeout=60) if script == "evaluate.py" \
+        else run_script(script, str(run_dir), "--out", str(tmp_path / "grid.png"), timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and lines == [f"error: {run_dir / name}: not a regular file"], lines

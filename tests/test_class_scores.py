@@ -65,6 +65,38 @@ def test_class_scores_on_stubs(real_archive):
     assert entry["classifier_test_accuracy"] == round(float(np.mean(test_classes == 8)), 4)
 
 
+def archive_without(path, missing, single=None):
+    """A synthetic archive with no image of the `missing` classes, and one training image of class `single`."""
+    from conftest import synthetic_batches, write_archive
+
+    batches = synthetic_batches(sizes=(40, 40), test_size=20)
+    for _, labels in batches.values():
+        labels[np.isin(labels, missing + [single])] = 3
+    if single is not None:
+        batches["data_batch_1"][1][0] = single
+    return write_archive(path, batches)
+
+
+def test_classes_without_real_images_are_named_not_scored_as_nan(tmp_path):
+    """A KID needs two real images of a class: an empty class gave NaN (with RuntimeWarnings) in eval.json."""
+    import warnings
+
+    archive = archive_without(tmp_path / "cifar-10-python.tar.gz", missing=[8], single=9)
+    asked = np.array([3, 8, 9] * 10, np.int32)
+    generated = np.random.default_rng(0).uniform(-1, 1, (30, 32, 32, 3)).astype(np.float32)
+
+    def network(images):
+        return np.asarray(images).mean(axis=(1, 2)), None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Mean of empty slice" and "invalid value" fail the test
+        entry = class_scores(generated, asked, network(generated)[0], network, archive, [3, 8, 9], 16, AlwaysClass(8))
+    json.dumps(entry, allow_nan=False)  # raises on NaN or infinity
+    assert set(entry["class_kid"]) == {"cat"} and entry["worst_class"] == "cat"
+    assert entry["classes_not_scored"] == ["ship", "truck"]
+    assert entry["classifier_test_accuracy"] == 0.0  # the test images are all cats, the stub says ship
+
+
 def test_evaluate_scores_a_conditional_run_per_class(real_archive, tiny_features, tmp_path):
     import keras
 
@@ -83,6 +115,13 @@ def test_evaluate_scores_a_conditional_run_per_class(real_archive, tiny_features
         entry = json.load(file_object)[-1]
     assert set(entry["class_kid"]) == {"cat", "ship", "truck"} and 0 <= entry["class_agreement"] <= 1
     assert 0 <= entry["classifier_test_accuracy"] <= 1
+    no_trucks = archive_without(tmp_path / "no_trucks.tar.gz", missing=[9])
+    result = run_script("evaluate.py", run_dir, *common, "--data", no_trucks)
+    assert result.returncode == 0 and "RuntimeWarning" not in result.stderr, result.stderr[-2000:]
+    assert "truck: no real training images" in result.stdout
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        text = file_object.read()
+    assert "NaN" not in text and json.loads(text)[-1]["classes_not_scored"] == ["truck"]
 
 
 def test_classifier_needs_a_conditional_run_and_a_keras_file(trained_run, tiny_features, tmp_path):

@@ -138,10 +138,185 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
              ([run_dir, "--features", str(bogus), *cache], "not a .tflite file"),
              ([run_dir, "--features", str(tmp_path / "none.tflite"), *cache], "no such file"),
              ([run_dir, "--features", tiny_features, "--n", "30", *cache],
-              "30 images are too few for a full-rank 48-d covariance")]
+              "30 images are too few for a full-rank 48-d covariance"),
+             ([run_dir, "--features", tiny_features, "--inception-weights", str(bogus), *cache],
+              "--inception-weights {}: only with --features inception".format(bogus))]
     for arguments, message in cases:
         result = run_script("evaluate.py", *arguments)
         assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
+
+
+def damaged_copies(folder):
+    """{how: path} of the MobileNet file truncated, with its first bytes changed, and with six bytes flipped.
+    TensorFlow Lite's interpreter does not check a file: each of these crashed it (exit 139, a segfault)."""
+    import random
+
+    with open(MOBILENET, "rb") as file_object:
+        content = file_object.read()
+    flipped = bytearray(content)
+    for index in random.Random(1).sample(range(8, 200), 6):
+        flipped[index] ^= 0xFF
+    copies = {"truncated": content[:len(content) // 2], "header": b"\xff\xff\xff\x7f" + content[4:],
+              "flipped": bytes(flipped)}
+    for how, damaged in copies.items():
+        (folder / f"{how}.tflite").write_bytes(damaged)
+    return {how: str(folder / f"{how}.tflite") for how in copies}
+
+
+def one_line_refusal(result, message):
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and message in lines[0], (result.returncode, lines[-12:])
+
+
+@pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
+def test_a_damaged_tflite_file_is_one_line_not_a_crash(trained_run, real_archive, tmp_path):
+    run_dir, _ = trained_run
+    damaged = damaged_copies(tmp_path)
+    for path in damaged.values():
+        result = run_script("evaluate.py", run_dir, "--features", path, "--cache-dir", str(tmp_path))
+        one_line_refusal(result, f"--features {path}: not a usable TensorFlow Lite model")
+    result = run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every", "1",
+                        "--features", damaged["flipped"], "--steps-per-epoch", "1", "--epochs", "1")
+    one_line_refusal(result, "not a usable TensorFlow Lite model")
+    assert not os.path.exists(tmp_path / "run")
+    result = run_script("samples.py", run_dir, "--nearest", "--data", real_archive, "--features", damaged["header"],
+                        "--out", str(tmp_path / "nearest.png"))
+    one_line_refusal(result, "not a usable TensorFlow Lite model")
+    assert not os.path.exists(tmp_path / "nearest.png")
+
+
+def test_an_h5_file_is_not_a_feature_network(trained_run, real_archive, tmp_path):
+    """A weights file passed the check and then failed (evaluate.py) or was silently ignored (--nearest)."""
+    run_dir, _ = trained_run
+    weights = str(tmp_path / "weights.h5")
+    with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as source, open(weights, "wb") as copy:
+        copy.write(source.read())
+    message = f"--features {weights}: unknown kind (expected 'inception', a .keras or a .tflite file)"
+    one_line_refusal(run_script("evaluate.py", run_dir, "--features", weights, "--cache-dir", str(tmp_path)), message)
+    one_line_refusal(run_script("samples.py", run_dir, "--nearest", "--data", real_archive, "--features", weights,
+                                "--out", str(tmp_path / "nearest.png")), message)
+    one_line_refusal(run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every",
+                                "1", "--features", weights), message)
+    assert not os.path.exists(tmp_path / "nearest.png") and not os.path.exists(tmp_path / "run")
+
+
+def scored_fd(run_dir, *arguments):
+    """Run evaluate.py; returns (the Fréchet distance it appended to eval.json, its output)."""
+    result = run_script("evaluate.py", run_dir, *arguments)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        return json.load(file_object)[-1]["fd"], result.stdout
+
+
+def test_a_damaged_or_foreign_cache_file_is_computed_again(trained_run, tiny_features, tmp_path):
+    run_dir, _ = trained_run
+    cache = tmp_path / "cache"
+    common = ["--features", tiny_features, "--n", "60", "--batch-size", "64", "--cache-dir", str(cache)]
+    fd, _ = scored_fd(run_dir, *common)
+    [name] = os.listdir(cache)
+    good = (cache / name).read_bytes()
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "foreign.npz", "wb") as file_object:  # the right names, the wrong shapes
+        np.savez(file_object, mean=rng.random(5), covariance=rng.random((5, 5)), kid_features=rng.random((9, 5)),
+                 count=np.array(60))
+    for damaged in (good[:len(good) // 2], (tmp_path / "foreign.npz").read_bytes(), b"PK\x03\x04 not a zip"):
+        (cache / name).write_bytes(damaged)
+        again, output = scored_fd(run_dir, *common)
+        assert again == fd and "computing them again" in output
+        assert (cache / name).read_bytes() == good  # the damaged file replaced by the statistics computed again
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only"])
+def test_cache_folder_problems_are_known_before_the_work(trained_run, tiny_features, tmp_path, where):
+    import subprocess
+
+    run_dir, _ = trained_run
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "locked").mkdir()
+    cache = tmp_path / "a_file" / "cache" if where == "under a file" else tmp_path / "locked" / "cache"
+    arguments = [run_dir, "--features", tiny_features, "--n", "60", "--batch-size", "64", "--cache-dir", str(cache)]
+    if where == "under a file":  # can never be a folder: one line, before TensorFlow loads
+        one_line_refusal(run_script("evaluate.py", *arguments), f"--cache-dir {cache}: ")
+        return
+    subprocess.run(["chattr", "+i", str(tmp_path / "locked")] if os.geteuid() == 0 else
+                   ["chmod", "555", str(tmp_path / "locked")], check=True)  # root ignores permission bits
+    try:
+        result = run_script("evaluate.py", *arguments)
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "locked")] if os.geteuid() == 0 else
+                       ["chmod", "755", str(tmp_path / "locked")], check=True)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    warning = result.stdout.splitlines()[0]
+    assert warning.startswith("warning: --cache-dir ") and "cannot write there" in warning and "not be cached" in warning
+    assert os.listdir(tmp_path / "locked") == []
+
+
+def test_offline_the_missing_inception_weights_are_one_line(trained_run, tiny_features, tmp_path, monkeypatch):
+    """It printed "downloading ..." before the error; the official archive's download failed after TensorFlow
+    had loaded."""
+    run_dir, _ = trained_run
+    monkeypatch.setenv("HOME", str(tmp_path))  # no weights downloaded before
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens there: as good as offline
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    one_line_refusal(run_script("evaluate.py", run_dir, "--cache-dir", str(tmp_path), timeout=120),
+                     "--features inception: could not download InceptionV3's ImageNet weights")
+    pretrained = os.path.join(ROOT, "pretrained", "cifar10")  # trained on the official archive: no --data
+    one_line_refusal(run_script("evaluate.py", pretrained, "--features", tiny_features, "--cache-dir", str(tmp_path),
+                                timeout=120), "could not download CIFAR-10")
+    assert os.listdir(tmp_path) == []  # not even an empty ~/.keras
+
+
+def test_too_small_an_n_is_refused_before_any_work(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    weights = tmp_path / "inception.h5"  # an HDF5 file: enough for the check, never loaded
+    with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as file_object:
+        weights.write_bytes(file_object.read())
+    one_line_refusal(run_script("evaluate.py", run_dir, "--n", "100", "--inception-weights", str(weights),
+                                "--cache-dir", str(tmp_path)),
+                     "--n 100: 100 images are too few for a full-rank 2048-d covariance")
+    if os.path.exists(MOBILENET):
+        one_line_refusal(run_script("evaluate.py", run_dir, "--n", "1000", "--features", MOBILENET,
+                                    "--cache-dir", str(tmp_path)),
+                         "--n 1000: 1000 images are too few for a full-rank 1024-d covariance")
+    assert os.listdir(tmp_path) == ["inception.h5"]  # nothing cached: no reference was computed
+
+
+def test_scores_that_are_not_numbers_are_never_written(trained_run, tiny_features, tmp_path):
+    """A generator whose weights hold NaN draws NaN images; their scores went into eval.json as NaN."""
+    import shutil
+
+    import h5py
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(trained_run[0], run_dir)
+    for name in ("generator.weights.h5", "generator.ema.weights.h5"):
+        if os.path.exists(os.path.join(run_dir, name)):
+            with h5py.File(os.path.join(run_dir, name), "r+") as weights:
+                arrays = []
+                weights.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+                arrays[-1][...] = np.nan
+    eval_json = os.path.join(run_dir, "eval.json")
+    before = open(eval_json, "rb").read() if os.path.exists(eval_json) else None
+    result = run_script("evaluate.py", run_dir, "--features", tiny_features, "--n", "60", "--batch-size", "64",
+                        "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 1 and "not finite" in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert (open(eval_json, "rb").read() if os.path.exists(eval_json) else None) == before
+
+
+def test_a_damaged_keras_file_is_refused_before_tensorflow_loads(real_archive, tmp_path):
+    """A file that starts like a zip archive passed the check; Keras refused it only after TensorFlow's start-up
+    lines. The same for --classifier."""
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"PK\x03\x04 and then nothing a zip archive holds")
+    pretrained = os.path.join(ROOT, "pretrained", "cifar10")
+    common = [pretrained, "--data", real_archive, "--cache-dir", str(tmp_path)]
+    one_line_refusal(run_script("evaluate.py", *common, "--features", str(junk)),
+                     f"--features {junk}: not a .keras file (damaged, or named wrongly)")
+    one_line_refusal(run_script("evaluate.py", *common, "--classifier", str(junk)),
+                     f"--classifier {junk}: not a .keras file (damaged, or named wrongly)")
 
 
 def test_training_scores_every_epoch_and_keeps_the_best(real_archive, tiny_features, tmp_path):

@@ -68,6 +68,7 @@ SAMPLES = [
     ("--out", ["{run}", "--out", "{tmp}/missing/grid.png"], "the folder {tmp}/missing does not exist"),
     ("--out", ["{run}", "--out", "{run}/progress"], "unknown image type"),
     ("--individual", ["{run}", "--out", "{tmp}/g.png", "--individual", "{file}"], "exists and is not a folder"),
+    ("--force", ["{run}", "--force=1"], "argument --force: ignored explicit argument"),
     ("--interpolate", ["{run}", "--interpolate=1"], "argument --interpolate: ignored explicit argument"),
     ("--class", ["{run}", "--class", "unicorn"], "--class: unknown class 'unicorn'"),
     ("--class", ["{run}", "--class", "ship"], "is not conditional"),

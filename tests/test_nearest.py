@@ -35,3 +35,19 @@ def test_nearest_grid_from_a_run(trained_run, real_archive, tmp_path):
                         "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "3 generated images, each followed by its 3 nearest of" in result.stdout and out.exists()
+
+
+def test_features_and_data_without_nearest_are_refused_not_ignored(tmp_path):
+    """samples.py --features FILE drew an ordinary grid and said nothing of the unused file."""
+    import os
+
+    from conftest import ROOT
+    pretrained = os.path.join(ROOT, "pretrained", "cifar10")
+    for flag in ("--features", "--data"):
+        result = run_script("samples.py", pretrained, flag, str(tmp_path / "x"), "--out", str(tmp_path / "g.png"))
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode != 0 and lines == [f"error: {flag} {tmp_path / 'x'}: only with --nearest"], lines
+        assert not (tmp_path / "g.png").exists()
+    result = run_script("samples.py", pretrained, "--nearest", "--individual", str(tmp_path / "each"))
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "not with --nearest" in lines[0], lines

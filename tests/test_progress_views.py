@@ -33,6 +33,46 @@ def test_no_grids_is_one_clear_line(tmp_path):
     assert not os.path.exists(tmp_path / "p.gif")
 
 
+def png_header_claiming(width, height):
+    """A small PNG whose header claims width x height pixels; its pixel data is a few bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(100)))
+            + chunk(b"IEND", b""))
+
+
+def test_odd_files_among_the_grids_are_skipped_with_a_note(tmp_path):
+    progress = tmp_path / "run" / "progress"
+    os.makedirs(progress / "epoch_0002.png")  # a folder named like a grid
+    matplotlib.image.imsave(str(progress / "epoch_0001.png"), np.zeros((20, 30, 3), np.uint8))
+    matplotlib.image.imsave(str(progress / "epoch_final.png"), np.zeros((20, 30, 3), np.uint8))  # no epoch number
+    (progress / "epoch_0003.png").write_text("not a picture")
+    (progress / "epoch_0004.png").write_bytes((progress / "epoch_0001.png").read_bytes()[:60])  # truncated
+    (progress / "epoch_0005.png").write_bytes(png_header_claiming(60000, 60000))  # 3.6 billion pixels
+    (progress / "epoch_0006.png").write_bytes(png_header_claiming(9000, 9000))  # under Pillow's own limit
+    os.mkfifo(progress / "epoch_0007.png")  # opening it would wait for a writer for ever
+    result = run_script("samples.py", str(tmp_path / "run"), "--progress", str(tmp_path / "p.gif"), timeout=120)
+    assert result.returncode == 0 and "1 frames" in result.stdout, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and result.stderr.strip() == ""
+    notes = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    for name in ("0002", "final", "0003", "0004", "0005", "0006", "0007"):
+        assert sum(f"epoch_{name}.png" in line for line in notes) == 1, (name, result.stdout)
+
+
+def test_only_odd_files_is_one_line(tmp_path):
+    progress = tmp_path / "run" / "progress"
+    os.makedirs(progress / "epoch_0001.png")
+    result = run_script("samples.py", str(tmp_path / "run"), "--progress", str(tmp_path / "p.gif"))
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and "no progress grids" in lines[-1] and "Traceback" not in result.stderr, lines
+    assert not os.path.exists(tmp_path / "p.gif")
+
+
 def logged(run_dir):
     """[(step, tag)] of every value in a run's TensorBoard event files."""
     import glob
