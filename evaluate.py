@@ -1,6 +1,7 @@
 """Measure a trained GAN: Fréchet distance (FID), KID, Inception Score, precision and recall.
 
-    python evaluate.py RUN_DIR                                   # InceptionV3 (Keras downloads its weights)
+    python evaluate.py RUN_DIR                                   # FID: the papers' network (downloaded once)
+    python evaluate.py RUN_DIR --features inception-2015-12-05.pt  # FID offline, from a copy of its file
     python evaluate.py RUN_DIR --features ../shared/models/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite
     python evaluate.py --real-test --features FILE               # the floor: real test images vs train
 
@@ -8,13 +9,14 @@ Every score compares *features* of images, taken from a network trained on
 ImageNet, rather than pixels:
   * Fréchet distance: fit a Gaussian (mean, covariance) to the features of the
     generated and of the real images and measure the distance between the two
-    Gaussians. 0 = same statistics; lower is better. With InceptionV3 pool
-    features it is the FID of the literature.
+    Gaussians. 0 = same statistics; lower is better. With `--features
+    inception` (TensorFlow's 2015-12-05 Inception, scoring/fid_inception.py)
+    it is the FID of the literature; with any other network it is not.
   * KID: the squared maximum mean discrepancy between the two feature sets with
     a cubic polynomial kernel, unbiased, averaged over random subsets. Unlike
     FID it has no bias that depends on the number of samples.
   * Inception Score: how confidently and how diversely a classifier labels the
-    generated images (needs class probabilities, so only with InceptionV3).
+    generated images (needs class probabilities: only with keras-inception).
   * Precision, recall, density and coverage: whether the generated images lie
     where real ones do (realism) and the real ones where generated ones do
     (variety), from each set's k-nearest-neighbour balls (scores.py explains).
@@ -39,7 +41,7 @@ from machinery.progress import append_result, read_results
 from machinery.reference_cache import check_cache_dir, load_reference, reference_path, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
-from features import check_feature_spec, load_feature_network
+from features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec, load_feature_network
 from scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
                     precision_recall_density_coverage)
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
@@ -183,9 +185,8 @@ def parse_args(argv=None):
                    "(default: 10000, the usual FID size for CIFAR-10)")
     p.add_argument("--data", help="CIFAR-10 archive or folder for the reference (default: the run's --data, "
                    "else the official archive, downloaded once into ~/.keras/datasets)")
-    p.add_argument("--features", default="inception", help="'inception' (Keras InceptionV3, ImageNet weights), "
-                   "or a .keras / .tflite feature network file (default: inception)")
-    p.add_argument("--inception-weights", metavar="FILE", help="with --features inception: a local "
+    p.add_argument("--features", default=DEFAULT_FEATURES, help=f"{FEATURE_CHOICES} (default: {DEFAULT_FEATURES})")
+    p.add_argument("--inception-weights", metavar="FILE", help="with --features keras-inception: a local "
                    "copy of its weights, for offline machines (default: none, downloaded once into ~/.keras/models)")
     p.add_argument("--batch-size", type=int, default=100, help="images per forward pass (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")

@@ -1,12 +1,14 @@
 """Feature networks for evaluate.py: images in [-1, 1] -> (features, class probabilities or None).
 
-Three kinds, chosen with `--features`:
-  * `inception`: Keras' InceptionV3 with ImageNet weights (downloaded once
-    into ~/.keras/models; `--inception-weights FILE` uses a local copy). Images are resized to
-    299x299 and scaled as the model expects; the 2048-d average-pool output is
-    used for FID/KID and the 1000-class softmax for the Inception Score. Keras'
-    InceptionV3 is not the exact graph behind published FIDs (the TTUR /
-    TF-GAN network), so scores are close to, not identical with, papers'.
+Four kinds, chosen with `--features`:
+  * `inception` (the default), or a path to its `.pt` file: the papers' FID
+    network, TensorFlow's Inception graph of 2015-12-05, rebuilt in Keras
+    (scoring/fid_inception.py; where its weights come from: scoring/fid_weights.py).
+    Its 2,048 pool features give the FID every CIFAR-10 paper reports.
+  * `keras-inception`: keras.applications' InceptionV3 with ImageNet weights
+    (downloaded once into ~/.keras/models; `--inception-weights FILE` uses a
+    local copy). A different network, so its Fréchet distance is *not* FID;
+    kept for its 1000-class softmax, which the Inception Score needs.
   * a `.keras` model file: called on images resized to its input size, in
     [-1, 1]. One output = features; a second output = class probabilities.
   * a `.tflite` model: the same, with quantized inputs and outputs converted
@@ -29,6 +31,13 @@ import warnings
 import numpy as np
 
 from machinery.downloads import DownloadError, download
+from scoring.fid_weights import FIDInceptionFeatures, source_file
+
+
+DEFAULT_FEATURES = "inception"
+FEATURE_CHOICES = ("'inception' (the papers' FID network, downloaded once; offline: its .pt file), "
+                   "'keras-inception' (keras.applications' InceptionV3: not FID, but has the Inception Score), "
+                   "or a .keras / .tflite feature network file")
 
 
 def file_identity(path):
@@ -160,7 +169,7 @@ def inception_weights_file(inception_weights=None):
     try:
         return download(INCEPTION_URL, path, "md5", INCEPTION_MD5, "InceptionV3's ImageNet weights (92 MB)")
     except DownloadError as error:
-        raise ValueError(f"--features inception: {error}; offline, pass --inception-weights FILE, "
+        raise ValueError(f"--features keras-inception: {error}; offline, pass --inception-weights FILE, "
                          "or a .tflite/.keras feature network") from None
 
 
@@ -177,7 +186,7 @@ def inception_features(weights_file):
 
 # How each kind of file starts, so that a wrong or damaged file is refused before TensorFlow loads.
 FILE_SIGNATURES = {".h5": (0, b"\x89HDF\r\n\x1a\n"), ".keras": (0, b"PK\x03\x04"), ".tflite": (4, b"TFL3")}
-FEATURE_FILES = (".keras", ".tflite")  # what --features accepts besides 'inception'; .h5 holds weights only
+FEATURE_FILES = (".keras", ".tflite")  # what --features accepts besides the names below; .h5 holds weights only
 INCEPTION_FEATURES = 2048  # InceptionV3's pool features
 
 
@@ -190,7 +199,8 @@ def check_file_kind(flag, path, kinds):
     if not os.path.isfile(path):  # a folder, a FIFO (reading one could wait for ever), a device
         raise ValueError(f"{flag} {path}: not a regular file")
     if kind is None:
-        expected = "'inception', a .keras or a .tflite file" if flag == "--features" else "an .h5 weights file"
+        expected = ("'inception', 'keras-inception', a .pt, .keras or .tflite file" if flag == "--features"
+                    else "an .h5 weights file")
         raise ValueError(f"{flag} {path}: unknown kind (expected {expected})")
     offset, signature = FILE_SIGNATURES[kind]
     try:
@@ -229,11 +239,14 @@ def check_feature_spec(spec, inception_weights=None):
     """Refuse a --features (or --inception-weights) that names no usable network, before TensorFlow loads;
     a .tflite file is tried in a child process (trial_tflite). Returns the number of features the
     network gives, or None for a .keras file (known once it is loaded). Raises ValueError."""
-    if spec == "inception":
+    if spec == "keras-inception":
         check_file_kind("--inception-weights", inception_weights_file(inception_weights), (".h5",))
         return INCEPTION_FEATURES
     if inception_weights:
-        raise ValueError(f"--inception-weights {inception_weights}: only with --features inception")
+        raise ValueError(f"--inception-weights {inception_weights}: only with --features keras-inception")
+    if spec == "inception" or spec.endswith(".pt"):
+        source_file(spec)  # found (downloaded once) and its weights checked, or ValueError
+        return INCEPTION_FEATURES
     check_file_kind("--features", spec, FEATURE_FILES)
     if spec.endswith(".tflite"):
         return trial_tflite("--features", spec, read_model("--features", spec))["features"]
@@ -241,8 +254,13 @@ def check_feature_spec(spec, inception_weights=None):
 
 
 def load_feature_network(spec, inception_weights=None):
-    """`inception`, a .keras file or a .tflite file -> a feature network. Raises ValueError."""
-    if spec == "inception":
+    """`inception` or its .pt, `keras-inception`, a .keras or a .tflite file -> a feature network. Raises ValueError."""
+    if spec == "inception" or spec.endswith(".pt"):
+        try:
+            return FIDInceptionFeatures(spec)
+        except OSError as error:  # the converted weights could not be cached
+            raise ValueError(f"--features {spec}: could not cache the converted network ({error})") from None
+    if spec == "keras-inception":
         check_feature_spec(spec, inception_weights)
         weights_file = inception_weights_file(inception_weights)
         try:

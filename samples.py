@@ -27,6 +27,7 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
 from machinery.progress import PROGRESS_COLUMNS, save_grid
+from features import FEATURE_CHOICES
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
@@ -170,7 +171,7 @@ def parse_args(argv=None):
     parser.add_argument("--nearest", action="store_true", help="the memorisation check (nearest.py): each row a "
                         "generated image, then its --cols - 1 nearest training images (default: off)")
     parser.add_argument("--features", help="with --nearest: measure nearness with this feature network, "
-                        "'inception' or a .keras/.tflite file (default: none, pixel space)")
+                        f"{FEATURE_CHOICES} (default: none, pixel space)")
     parser.add_argument("--data", help="with --nearest: the training data to search (default: the run's --data, "
                         "else the official archive)")
     parser.add_argument("--no-ema", action="store_true",

