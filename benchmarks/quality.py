@@ -37,7 +37,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from defDATA import load_cifar10  # noqa: E402  reads the data without TensorFlow
+from defDATA import DataError, load_cifar10  # noqa: E402  reads the data without TensorFlow
+from machinery.options import one_line  # noqa: E402
 
 
 def script(name, *arguments):
@@ -131,6 +132,10 @@ def main():
     configurations = args.compare or ["--preset classic", ""]
     if os.path.exists(args.out):
         sys.exit(f"error: --out {args.out}: already exists; pick a new folder")
+    try:  # the data first, so that a bad --data is one line now, not a traceback or a failed run later
+        images = len(load_cifar10(args.data)[0])
+    except DataError as error:
+        sys.exit(f"error: {one_line(error)}")
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
     budgets = args.budget_list + [args.minutes]
     runs = []
@@ -138,7 +143,7 @@ def main():
         run_dir = os.path.join(args.out, f"run{index}")
         run = {"train_args": train_args or "(default preset)", "dir": run_dir, "budgets": []}
         if args.steps:
-            steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, len(load_cifar10(args.data)[0]))
+            steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, images)
         else:
             seconds = 0.0
             for budget in budgets:  # train to each budget, then score there, the clock stopped

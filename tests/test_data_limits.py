@@ -185,3 +185,13 @@ def test_all_three_compressions_and_a_plain_tar_load(tmp_path):
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
 
+
+def test_quality_benchmark_refuses_bad_data_in_one_line(tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("hello")
+    result = run_script("benchmarks/quality.py", "--steps", "2", "--data", str(bogus), "--out",
+                        str(tmp_path / "q"), timeout=120)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-5:]
+    assert lines[0] == f"error: --data {bogus}: not a tar archive or folder (expected cifar-10-python.tar.gz)"
+    assert not (tmp_path / "q").exists()
