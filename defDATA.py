@@ -19,6 +19,7 @@ is imported inside the functions that build tensors, so the scripts can check
 their inputs (this data included) and answer a mistake at once.
 """
 import os
+import re
 import stat
 
 import numpy as np
@@ -79,7 +80,7 @@ def parse_classes(spec):
     indices = set()
     for token in str(spec).split(","):
         token = token.strip().lower()
-        if token.isdigit() and int(token) < len(CLASS_NAMES):
+        if re.fullmatch("0*[0-9]", token):  # ASCII digits: "\u00b2".isdigit() is True, and int() then fails
             indices.add(int(token))
         elif token in CLASS_NAMES:
             indices.add(CLASS_NAMES.index(token))

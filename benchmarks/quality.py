@@ -38,7 +38,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from defDATA import DataError, load_cifar10  # noqa: E402  reads the data without TensorFlow
-from machinery.options import one_line  # noqa: E402
+from machinery.options import ArgumentParser, one_line, real_number  # noqa: E402
 
 
 def script(name, *arguments):
@@ -99,7 +99,7 @@ def score(run_dir, options, classifier=None):
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description="Train configurations for a fixed time budget each, then report "
+    p = ArgumentParser(description="Train configurations for a fixed time budget each, then report "
                                 "their Fréchet distances next to the real-data floor.")
     p.add_argument("--minutes", type=float, default=30, help="training budget per configuration, in wall-clock "
                    "minutes (default: 30)")
@@ -119,8 +119,8 @@ def parse_args():
                    help="folder for the benchmark's run directories (default: runs/quality-DATE-TIME)")
     args = p.parse_args()
     try:
-        args.budget_list = sorted({float(b) for b in args.budgets.split(",") if b.strip()})
-    except ValueError:
+        args.budget_list = sorted({real_number(b.strip()) for b in args.budgets.split(",") if b.strip()})
+    except argparse.ArgumentTypeError:
         p.error(f"--budgets {args.budgets}: must be minutes separated by commas, e.g. 5,10,20")
     if any(not 0 < b < args.minutes for b in args.budget_list):
         p.error(f"--budgets {args.budgets}: each must be above 0 and below --minutes {args.minutes:g}")

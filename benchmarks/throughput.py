@@ -18,7 +18,6 @@ around these networks could be), and the process's peak resident memory. The
 timings share a machine with whatever else runs: compare the ratio, which is
 measured under the same conditions.
 """
-import argparse
 import os
 import resource
 import statistics
@@ -34,6 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from machinery import devices  # noqa: E402
+from machinery.options import ArgumentParser  # noqa: E402  one line for a mistake, numbers read strictly
 from defGAN import (build_models, define_gan, generator_inputs, make_generate,  # noqa: E402
                     train_discriminator_step, train_generator_step)
 from ema import GeneratorEMA  # noqa: E402
@@ -169,7 +169,7 @@ def compare(preset, images, classes, args, precision):
 
 
 def main():
-    p = argparse.ArgumentParser(description="Time train.py's step against the classic tutorial loop.")
+    p = ArgumentParser(description="Time train.py's step against the classic tutorial loop.")
     p.add_argument("--presets", default=f"{DEFAULT_PRESET},classic", help="comma-separated presets to time "
                    f"(default: {DEFAULT_PRESET},classic)")
     p.add_argument("--data", help="CIFAR-10 archive (default: 5,000 random images; speed does not depend on content)")
