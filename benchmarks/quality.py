@@ -38,7 +38,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from defDATA import DataError, load_cifar10  # noqa: E402  reads the data without TensorFlow
-from machinery.options import ArgumentParser, one_line, real_number  # noqa: E402
+from machinery.numbers import real_number  # noqa: E402
+from machinery.options import ArgumentParser, one_line  # noqa: E402
 
 
 def script(name, *arguments):

@@ -10,11 +10,10 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
-import unicodedata
 
 from defDATA import DataError, parse_classes
+from machinery.numbers import real_number, whole_number
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
 
@@ -35,7 +34,7 @@ class RunError(Exception):
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, with a mistake answered in one line (no usage block): "error: ...",
     and numbers read as a user reads them: every type=int flag is read by
-    whole_number, every type=float flag by real_number (below)."""
+    whole_number, every type=float flag by real_number (machinery/numbers.py)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,36 +43,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         sys.exit(f"error: {one_line(message)}")
-
-
-# Python's int() and float() read more than a user would call a number: other
-# scripts' digits (int("\u0663") is 3), fullwidth ones, underscores ("1_000"),
-# "nan" and "inf"; and "\u00b2".isdigit() is True, yet int("\u00b2") fails. A
-# number typed on a command line must mean what it looks like, so only ASCII
-# digits (and the usual float syntax) are read, finite values only.
-WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,100}")
-REAL_NUMBER = re.compile(r"[+-]?([0-9]{1,100}\.?[0-9]{0,100}|\.[0-9]{1,100})([eE][+-]?[0-9]{1,4})?")
-
-
-def whole_number(text):
-    """argparse type: '42' -> 42; '\u0663', '1_000', '1.0' and the like are refused."""
-    if not WHOLE_NUMBER.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number in the digits 0-9{odd(text)}")
-    return int(text)
-
-
-def real_number(text):
-    """argparse type: '2e-4' -> 0.0002; 'nan', 'inf', '1e999', '\u0661.5' and the like are refused."""
-    if not REAL_NUMBER.fullmatch(text) or not math.isfinite(float(text)):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a finite number in the digits 0-9, "
-                                         f"like 0.5 or 2e-4{odd(text)}")
-    return float(text)
-
-
-def odd(text):
-    """Names the first characters that are not ASCII, which may look like digits but are not read as such."""
-    names = [f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in dict.fromkeys(text) if not c.isascii()]
-    return f" (it holds {', '.join(names[:2])})" if names else ""
 
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg")  # what matplotlib writes without extra packages
