@@ -13,6 +13,7 @@ import os
 import sys
 
 from defDATA import DataError, parse_classes
+from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
@@ -156,11 +157,22 @@ def valid_policy(text):
 
 
 def check_numbers(args):
-    """Refuse nonsense values typed on the command line, with a message naming the flag."""
+    """Refuse nonsense values typed on the command line, with a message naming the flag;
+    and device flags (with TF_CONFIG) that cannot work together (machinery/cluster.py)."""
     for key, (ok, rule) in RULES.items():
         value = getattr(args, key, None)
         if value is not None and key not in ("classes", "augment", "data") and not ok(value):
             raise RunError(f"--{key.replace('_', '-')} {value}: {rule}")
+    if hasattr(args, "strategy"):
+        checked(cluster.check_strategy, args)
+
+
+def checked(check, *arguments):
+    """Run one of machinery/cluster.py's checks; its ClusterError becomes our RunError."""
+    try:
+        check(*arguments)
+    except cluster.ClusterError as error:
+        raise RunError(str(error)) from None
 
 
 def check_config_values(config, where):
@@ -235,6 +247,7 @@ def new_config(args):
     config.update(given, preset=name)
     check_config_values(config, "options")
     check_config(config)
+    checked(cluster.check_replicas, config, args)  # a batch the replicas cannot share evenly
     return config
 
 
@@ -270,4 +283,5 @@ def resume_config(args):
                            "a resumed run keeps its config (start a new run to change it)")
         config[key] = value
     check_config(config)
+    checked(cluster.check_replicas, config, args)
     return config
