@@ -11,10 +11,12 @@ import json
 import math
 import os
 import sys
+import tempfile
 
 from defDATA import DataError, parse_classes
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
+from machinery.safe_files import Refused, open_regular
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
 
@@ -27,6 +29,7 @@ STRATEGIES = ("none", "mirrored", "multi-worker")
 RUN_KEYS = list(CLASSIC) + ["preset"]  # config.json: the options of presets.CLASSIC, and the preset's name
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data", "precision"}  # and the precision, e.g. on another machine
+MAX_CONFIG_BYTES = 2**20  # a run's config.json is about 1 KB
 
 class RunError(Exception):
     """Bad input or an unusable run directory, described in one line."""
@@ -50,11 +53,12 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg")  # what matplotlib writes without extra 
 
 
 def check_writable_folder(flag, folder):
-    """Refuse a folder we cannot write into, by trying (permissions alone do not tell, e.g. for root)."""
-    probe = os.path.join(folder or ".", f".tmp-write-probe-{os.getpid()}")  # .tmp-: cleaned up if left by a kill
+    """Refuse a folder we cannot write into, by trying (permissions alone do not tell, e.g. for root).
+    mkstemp creates a new file of a random name (.tmp-: cleaned up if left by a kill), never
+    following a symbolic link someone may have planted under a predictable name."""
     try:
-        with open(probe, "w"):
-            pass
+        descriptor, probe = tempfile.mkstemp(prefix=".tmp-write-probe-", dir=folder or ".")
+        os.close(descriptor)
         os.remove(probe)
     except OSError as error:
         raise RunError(f"{flag} {folder}: cannot write there ({error.strerror})") from None
@@ -254,12 +258,12 @@ def new_config(args):
 def read_config(run_dir, flag="--resume"):
     """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
-    try:
-        with open(path, encoding="utf-8") as file_object:
-            config = json.load(file_object)
+    try:  # a regular file of at most MAX_CONFIG_BYTES: a FIFO would block for ever (machinery/safe_files.py)
+        with open_regular(path, MAX_CONFIG_BYTES, "a run's config.json") as file_object:
+            config = json.loads(file_object.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
     except FileNotFoundError:
         raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
-    except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
+    except (OSError, ValueError, Refused) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
         raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
