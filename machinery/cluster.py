@@ -45,8 +45,8 @@ def check_tf_config(text):
     cluster, task = config.get("cluster"), config.get("task")
     if cluster is None:
         raise ClusterError(f'TF_CONFIG: no "cluster"; expected an object such as {EXAMPLE}')
-    if not isinstance(cluster, dict) or not all(
-            isinstance(tasks, list) and all(isinstance(address, str) for address in tasks) for tasks in cluster.values()):
+    if not isinstance(cluster, dict) or not all(isinstance(tasks, list) and all(isinstance(a, str) for a in tasks)
+                                                for tasks in cluster.values()):
         raise ClusterError(f'TF_CONFIG: "cluster" must map job names to lists of "host:port" addresses, '
                            f'such as {EXAMPLE}')
     workers = sum(len(cluster.get(job, [])) for job in TRAINING_JOBS)

@@ -1,6 +1,7 @@
 """benchmarks/train_classifier.py and benchmarks/quality.py get the care of the main scripts:
 a mistake is one line before any training (which takes minutes to hours), output is
 never written through a symbolic link nor over a file, and sizes that cannot fit are refused."""
+import json
 import os
 import resource
 import sys
@@ -12,6 +13,7 @@ from test_every_flag import read_only
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 CLASSIFIER = os.path.join("benchmarks", "train_classifier.py")
+QUALITY = os.path.join("benchmarks", "quality.py")
 
 
 def one_line(script, arguments, message, timeout=120, **options):
@@ -77,6 +79,79 @@ def test_classifier_sizes_that_cannot_train(real_archive, tmp_path, arguments, m
     one_line(CLASSIFIER, ["--data", real_archive, "--out", str(tmp_path / "c.keras"), "--epochs", "1", *arguments],
              message, preexec_fn=limited_memory)
     assert not (tmp_path / "c.keras").exists()
+
+
+# ---------------------------------------------------------------------------
+# quality.py: everything checked before the first configuration trains.
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("arguments, message", [
+    (["--compare", "--preset 'classic"], "--compare \"--preset 'classic\": No closing quotation"),
+    (["--compare", "--presett classic"], "--compare '--presett classic': unrecognized arguments: --presett"),
+    (["--compare", "--lr nan"], "--compare '--lr nan': argument --lr: 'nan' is not a finite number"),
+    (["--compare", "--epochs 3"], "--compare '--epochs 3': sets --epochs, which quality.py sets itself"),
+    (["--compare", "--out x"], "--compare '--out x': sets --out, which quality.py sets itself"),
+    (["--steps", "-5"], "--steps -5: must be at least 1"),
+    (["--steps", "0"], "--steps 0: must be at least 1"),
+    (["--minutes", "0"], "--minutes 0: must be from 1 to 100000"),
+    (["--minutes", "0.2"], "--minutes 0.2: must be from 1 to 100000"),
+    (["--minutes", "3", "--budgets", "2.5"], "--budgets 2.5: each must be at least 1 minute after the one before"),
+    (["--steps", "5", "--budgets", "2"], "--budgets: only with --minutes, not --steps"),
+    (["--n", "1"], "--n 1: must be from 2 to 1000000"),
+    (["--n", "100000000"], "--n 100000000: must be from 2 to 1000000"),
+    (["--features", "{tmp}/none.tflite"], "--features {tmp}/none.tflite: no such file"),
+    (["--classifier", "{tmp}/none.keras"], "--classifier {tmp}/none.keras: no such file"),
+])
+def test_quality_refuses_before_training(real_archive, tmp_path, arguments, message):
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
+    one_line(QUALITY, ["--data", real_archive, "--out", str(tmp_path / "q"), *arguments], message.format(tmp=tmp_path))
+    assert not (tmp_path / "q").exists()
+
+
+def test_quality_output_that_is_a_symbolic_link(real_archive, tmp_path):
+    os.symlink(tmp_path / "elsewhere", tmp_path / "q")
+    one_line(QUALITY, ["--data", real_archive, "--out", str(tmp_path / "q"), "--steps", "1"],
+             f"--out {tmp_path / 'q'}: is a symbolic link; nothing is written through one")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_quality_output_folder_not_writable(real_archive, tmp_path):
+    (tmp_path / "ro").mkdir()
+    with read_only(str(tmp_path / "ro")):
+        one_line(QUALITY, ["--data", real_archive, "--out", str(tmp_path / "ro" / "q"), "--steps", "1"],
+                 "cannot write there")
+
+
+def test_a_budget_that_ends_before_the_first_checkpoint_is_one_line(tmp_path, monkeypatch):
+    """train.py stopped during its start-up wrote no checkpoint: say so, not FileNotFoundError."""
+    import quality
+
+    monkeypatch.setattr(quality, "script", lambda name, *arguments: [sys.executable, "-c",
+                                                                      "import time; time.sleep(60)"])
+    with pytest.raises(SystemExit) as stopped:
+        quality.train_for(0.01, str(tmp_path / "run"), None, "")
+    assert str(stopped.value.code).startswith("error: train.py wrote no checkpoint in its 0.01 minutes")
+    assert "\n" not in str(stopped.value.code)
+
+
+def test_a_failed_evaluation_without_output_is_one_line(tmp_path, monkeypatch):
+    """evaluate.py killed (out of memory, say) prints nothing: that once raised IndexError."""
+    import quality
+
+    (tmp_path / "config.json").write_text(json.dumps({"conditional": False}))
+    monkeypatch.setattr(quality, "script", lambda name, *arguments: [sys.executable, "-c", "raise SystemExit(9)"])
+    with pytest.raises(SystemExit) as stopped:
+        quality.score(str(tmp_path), [])
+    assert stopped.value.code == "error: evaluate.py failed (exit 9) and said nothing"
+
+
+def test_a_failed_training_is_one_line(tmp_path, monkeypatch):
+    import quality
+
+    monkeypatch.setattr(quality, "script", lambda name, *arguments: [
+        sys.executable, "-c", "import sys; sys.stderr.write('line one\\nerror: the last line\\n'); sys.exit(1)"])
+    with pytest.raises(SystemExit) as stopped:
+        quality.train_for(1, str(tmp_path / "run"), None, "")
+    assert stopped.value.code == "error: train.py stopped early (exit 1): error: the last line"
 
 
 def test_classifier_stopped_by_ctrl_c_is_one_line(real_archive, tmp_path):
