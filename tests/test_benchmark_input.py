@@ -175,3 +175,14 @@ def test_classifier_stopped_by_ctrl_c_is_one_line(real_archive, tmp_path):
     assert process.returncode != 0 and "Traceback" not in stderr, stderr[-2000:]
     assert stderr.strip().splitlines()[-1].startswith("stopped by Ctrl-C before the end of the training")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--data", "/dev/zero"], "--data /dev/zero: is a character device, not a regular file or folder"),
+    (["--presets", "classic,best"], "--presets: unknown preset 'best'"),
+    (["--repeats", "0"], "--repeats 0: must be at least 1"),
+])
+def test_throughput_refuses_before_tensorflow_loads(arguments, message):
+    """It read --data after loading TensorFlow (a DataError traceback), and an unknown preset or no
+    repeats only once it had timed the machine's peak rate."""
+    one_line(os.path.join("benchmarks", "throughput.py"), arguments, message)

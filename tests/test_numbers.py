@@ -116,6 +116,9 @@ def test_every_number_flag_of_every_script_is_strict(script, monkeypatch):
     ("benchmarks/quality.py", ["--minutes", "nan"], "argument --minutes: 'nan' is not a finite number"),
     ("benchmarks/quality.py", ["--minutes", "30", "--budgets", "5,\u0661\u0660"], "--budgets 5,\u0661\u0660:"),
     ("benchmarks/fd_curve.py", ["runs/none", "--bogus"], "unrecognized arguments: --bogus"),
+    # These two loaded TensorFlow before reading their arguments, whose start-up lines came first.
+    ("benchmarks/throughput.py", ["--steps", "\u0663"], "argument --steps: '\u0663' is not a whole number"),
+    ("benchmarks/ema_batchnorm.py", ["x", "--data", "x", "--features", "x", "--n", "\u00b2"], "argument --n: '\u00b2'"),
 ])
 def test_a_script_refuses_an_odd_number_in_one_line(script, arguments, message):
     result = run_script(script, *arguments, timeout=120)
