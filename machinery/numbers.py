@@ -20,6 +20,7 @@ REAL_NUMBER = re.compile(r"[+-]?([0-9]{1,100}\.?[0-9]{0,100}|\.[0-9]{1,100})([eE
 
 def whole_number(text):
     """argparse type: '42' -> 42; '\u0663', '1_000', '1.0' and the like are refused."""
+    too_long(text)
     if not WHOLE_NUMBER.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number in the digits 0-9{odd(text)}")
     return int(text)
@@ -27,10 +28,17 @@ def whole_number(text):
 
 def real_number(text):
     """argparse type: '2e-4' -> 0.0002; 'nan', 'inf', '1e999', '\u0661.5' and the like are refused."""
+    too_long(text)
     if not REAL_NUMBER.fullmatch(text) or not math.isfinite(float(text)):
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a finite number in the digits 0-9, "
                                          f"like 0.5 or 2e-4{odd(text)}")
     return float(text)
+
+
+def too_long(text):
+    digits = sum(c in "0123456789" for c in text)
+    if digits > 100:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}... has {digits} digits, more than any flag takes")
 
 
 def odd(text):

@@ -125,3 +125,11 @@ def test_a_script_refuses_an_odd_number_in_one_line(script, arguments, message):
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1, lines[-5:]
     assert lines[0].startswith(f"error: {message}"), lines[0]
+
+
+def test_a_number_of_too_many_digits_says_so():
+    """It is in the digits 0-9: the message must not say it is not."""
+    with pytest.raises(argparse.ArgumentTypeError, match="has 150 digits, more than any flag takes"):
+        options.whole_number("9" * 150)
+    with pytest.raises(argparse.ArgumentTypeError, match="has 150 digits, more than any flag takes"):
+        options.real_number("1" * 149 + ".5")
