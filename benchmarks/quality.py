@@ -30,10 +30,7 @@ import argparse
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +40,7 @@ from machinery.numbers import real_number  # noqa: E402
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line  # noqa: E402
 from class_scores import check_classifier_file  # noqa: E402  these three read no TensorFlow
 from features import check_feature_spec  # noqa: E402
+from run_scripts import Signals, last_line, run_script, script  # noqa: E402  benchmarks/run_scripts.py
 
 
 # train.py needs tens of seconds to start (TensorFlow, tracing the steps) before its first step,
@@ -51,16 +49,6 @@ MIN_MINUTES = 1
 MAX_STEPS, MAX_MINUTES = 10**7, 10**5  # beyond these a benchmark is a mistake (10**5 minutes: 69 days)
 # The train.py flags quality.py sets itself for every configuration, which --compare must leave alone.
 OWN_FLAGS = ("out", "resume", "overwrite", "data", "epochs", "steps_per_epoch", "dry_run")
-
-
-def script(name, *arguments):
-    return [sys.executable, os.path.join(ROOT, name), *arguments]
-
-
-def last_line(text):
-    """The last line a script printed: its one-line error, by the project's rule."""
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else None
 
 
 def last_step(run_dir):
@@ -78,17 +66,10 @@ def train_for(minutes, run_dir, data, train_args, resume=False):
     where = ["--resume", run_dir] if resume else ["--out", run_dir, *shlex.split(train_args)]
     command = script("train.py", *where, "--epochs", "100000", *(["--data", data] if data else []))
     print("$ " + shlex.join(command), flush=True)
-    # Its error output goes to a file: a pipe nobody reads while it trains could fill and stop it.
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True)
-        started = time.time()
-        try:
-            process.wait(timeout=minutes * 60)
-            errors.seek(0)
-            sys.exit(f"error: train.py stopped early (exit {process.returncode}): {last_line(errors.read())}")
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)  # train.py finishes its step, saves, exits 0
-            process.wait()
+    started = time.time()
+    code, _, errors, timed_out = run_script(command, minutes * 60)
+    if not timed_out:
+        sys.exit(f"error: train.py stopped early (exit {code}): {last_line(errors)}")
     step = last_step(run_dir)
     if step is None:
         sys.exit(f"error: train.py wrote no checkpoint in its {minutes:g} minutes (it was still starting); "
@@ -104,9 +85,9 @@ def train_steps(steps, run_dir, data, train_args, images):
                      str(steps // epochs), *(["--data", data] if data else []), *shlex.split(train_args))
     print("$ " + shlex.join(command), flush=True)
     started = time.time()
-    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode:
-        sys.exit(f"error: train.py failed (exit {result.returncode}): {last_line(result.stderr)}")
+    code, _, errors, _ = run_script(command)
+    if code:
+        sys.exit(f"error: train.py failed (exit {code}): {last_line(errors)}")
     if last_step(run_dir) != steps:
         sys.exit(f"error: {run_dir} trained {last_step(run_dir)} steps, not {steps} (too little data for its batch)")
     return steps, time.time() - started
@@ -119,11 +100,11 @@ def score(run_dir, options, classifier=None):
         conditional = json.load(file_object).get("conditional", False)
     if classifier and conditional and "--real-test" not in options:
         options = [*options, "--classifier", classifier]
-    result = subprocess.run(script("evaluate.py", run_dir, *options), capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f"error: evaluate.py failed (exit {result.returncode}) "
-                 + (f"and said: {last_line(result.stderr)}" if last_line(result.stderr) else "and said nothing"))
-    print(result.stdout.strip(), flush=True)
+    code, output, errors, _ = run_script(script("evaluate.py", run_dir, *options))
+    if code:
+        sys.exit(f"error: evaluate.py failed (exit {code}) "
+                 + (f"and said: {last_line(errors)}" if last_line(errors) else "and said nothing"))
+    print(output.strip(), flush=True)
     with open(os.path.join(run_dir, "eval.json")) as file_object:
         return json.load(file_object)[-1]
 
@@ -201,6 +182,8 @@ def check_configuration(p, train_args):
 def check_paths(args):
     """--out, --classifier and --features, before anything trains; exits with one line."""
     try:
+        if args.out == "":
+            raise RunError("--out: empty path")
         if os.path.islink(args.out):
             raise RunError(f"--out {args.out}: is a symbolic link; nothing is written through one")
         if os.path.exists(args.out):
@@ -218,6 +201,7 @@ def check_paths(args):
 
 def main():
     args = parse_args()
+    Signals.catch()  # Ctrl-C and SIGTERM are passed on to the script running (benchmarks/run_scripts.py)
     configurations = args.compare or ["--preset classic", ""]
     check_paths(args)
     try:  # the data first, so that a bad --data is one line now, not a traceback or a failed run later
@@ -247,9 +231,9 @@ def main():
         entry = score(run["dir"], common, args.classifier)
         run["fd"], run["class_agreement"] = entry["fd"], entry.get("class_agreement")
         run["grid"] = os.path.join(run["dir"], "samples.png")
-        drawn = subprocess.run(script("samples.py", run["dir"], "--out", run["grid"]), capture_output=True, text=True)
-        if drawn.returncode:
-            sys.exit(f"error: samples.py failed (exit {drawn.returncode}): {last_line(drawn.stderr)}")
+        code, _, errors, _ = run_script(script("samples.py", run["dir"], "--out", run["grid"]))
+        if code:
+            sys.exit(f"error: samples.py failed (exit {code}): {last_line(errors)}")
     floor = score(runs[0]["dir"], ["--real-test", *common])
     budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
     print(f"\nquality benchmark: {budget} of training each; Fréchet distance [{floor['features']}, "

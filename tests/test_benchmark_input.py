@@ -5,6 +5,7 @@ import json
 import os
 import resource
 import sys
+import time
 
 import pytest
 
@@ -100,6 +101,7 @@ def test_classifier_sizes_that_cannot_train(real_archive, tmp_path, arguments, m
     (["--n", "100000000"], "--n 100000000: must be from 2 to 1000000"),
     (["--features", "{tmp}/none.tflite"], "--features {tmp}/none.tflite: no such file"),
     (["--classifier", "{tmp}/none.keras"], "--classifier {tmp}/none.keras: no such file"),
+    (["--out", ""], "--out: empty path"),
 ])
 def test_quality_refuses_before_training(real_archive, tmp_path, arguments, message):
     arguments = [argument.format(tmp=tmp_path) for argument in arguments]
@@ -186,3 +188,43 @@ def test_throughput_refuses_before_tensorflow_loads(arguments, message):
     """It read --data after loading TensorFlow (a DataError traceback), and an unknown preset or no
     repeats only once it had timed the machine's peak rate."""
     one_line(os.path.join("benchmarks", "throughput.py"), arguments, message)
+
+
+def processes_naming(text):
+    """Ids of the processes whose command line holds `text`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file_object:
+                if text.encode() in file_object.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_quality_stopped_stops_its_training_too(real_archive, tmp_path, tiny_features):
+    """SIGTERM (kill, a scheduler's timeout) once left train.py training for 100000 epochs, an orphan."""
+    import signal
+    import subprocess
+
+    out = str(tmp_path / "q")
+    process = subprocess.Popen([sys.executable, QUALITY, "--data", real_archive, "--out", out, "--features",
+                                tiny_features, "--compare", "--width 0.125 --latent-dim 16 --batch-size 16"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("$ ")  # train.py started
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+        for _ in range(60):  # its train.py stops too, at once or after saving
+            if not processes_naming(out):
+                break
+            time.sleep(1)
+        orphans = processes_naming(out)
+    finally:
+        process.kill()
+        for pid in processes_naming(out):
+            os.kill(pid, signal.SIGKILL)
+    assert not orphans, "train.py was left running"
+    assert process.returncode != 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("stopped by a signal")
