@@ -180,7 +180,7 @@ def check_configuration(p, train_args):
 
 
 def check_paths(args):
-    """--out, --classifier and --features, before anything trains; exits with one line."""
+    """--out and --classifier, before anything trains; exits with one line."""
     try:
         if args.out == "":
             raise RunError("--out: empty path")
@@ -194,7 +194,6 @@ def check_paths(args):
         check_writable_folder("--out", existing)
         if args.classifier:
             check_classifier_file(args.classifier)
-        check_feature_spec(args.features)  # last: for 'inception' it may download its weights
     except (RunError, ValueError) as error:
         sys.exit(f"error: {one_line(error)}")
 
@@ -204,9 +203,10 @@ def main():
     Signals.catch()  # Ctrl-C and SIGTERM are passed on to the script running (benchmarks/run_scripts.py)
     configurations = args.compare or ["--preset classic", ""]
     check_paths(args)
-    try:  # the data first, so that a bad --data is one line now, not a traceback or a failed run later
+    try:  # the data, so that a bad --data is one line now, not a traceback or a failed run later
         images = len(load_cifar10(args.data)[0])
-    except DataError as error:
+        check_feature_spec(args.features)  # last: for 'inception' it may download its weights
+    except (DataError, ValueError) as error:
         sys.exit(f"error: {one_line(error)}")
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
     budgets = args.budget_list + [args.minutes]
