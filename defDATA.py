@@ -11,7 +11,8 @@ Two ways to get the images:
 
 The batch files inside the archive are Python pickles. Unpickling can run
 arbitrary code, so they are read by machinery/safe_pickle.py, which builds
-plain integer arrays and refuses everything else.
+plain integer arrays and refuses everything else. machinery/cifar_files.py
+reads the files, every size bounded by the format, and regular files only.
 
 Reading the files needs only numpy. TensorFlow, which takes seconds to start,
 is imported inside the functions that build tensors, so the scripts can check
@@ -19,22 +20,17 @@ their inputs (this data included) and answer a mistake at once.
 """
 import os
 import re
-import tarfile
-import zlib
+import stat
 
 import numpy as np
 
-from machinery import safe_pickle
+from machinery.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError: ours
 from machinery.downloads import DownloadError, download
+from machinery.safe_files import kind
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
 IMAGE_SHAPE = (32, 32, 3)
-
-
-class DataError(Exception):
-    """A data problem we can describe to the user in one line."""
-
 
 # ---------------------------------------------------------------------------
 # Pixel scaling. The generator ends in tanh, whose outputs lie in [-1, 1], so
@@ -55,93 +51,6 @@ def unscale_images(images):
     """float images in [-1, 1] -> uint8 pixels in [0, 255], for saving PNGs."""
     images = np.asarray(images, dtype=np.float32)
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def _checked_labels(labels, count, where):
-    """A batch's labels as int64, if they are a list or 1-D integer array of `count` values in 0-9."""
-    if isinstance(labels, np.ndarray):
-        if labels.ndim != 1:
-            raise DataError(f"{where}: labels are a {labels.ndim}-D array, expected a list of class numbers")
-    elif not isinstance(labels, list) or not all(type(label) is int for label in labels):
-        raise DataError(f"{where}: labels are a {type(labels).__name__}, expected a list of class numbers")
-    labels = np.asarray(labels, dtype=np.int64)
-    if len(labels) != count:
-        raise DataError(f"{where}: {len(labels)} labels for {count} images")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
-        raise DataError(f"{where}: a label is outside 0-{len(CLASS_NAMES) - 1}")
-    return labels
-
-
-def _read_batch(file_object, where):
-    """Unpickle one CIFAR-10 batch and return (images NHWC uint8, labels int64)."""
-    try:
-        batch = safe_pickle.load(file_object)  # plain integer arrays only: machinery/safe_pickle.py
-    except safe_pickle.Refused as error:
-        raise DataError(f"{where}: not a safe CIFAR-10 batch ({error})") from None
-    except Exception as error:  # EOFError, UnpicklingError, zlib.error, ... from damaged files
-        raise DataError(f"{where}: damaged or truncated batch file ({type(error).__name__}: {error})") from None
-    data = batch.get(b"data") if isinstance(batch, dict) else None
-    if not isinstance(data, np.ndarray) or b"labels" not in batch:
-        raise DataError(f"{where}: not a CIFAR-10 batch (no 'data' array and 'labels' list)")
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataError(f"{where}: data is a {data.dtype} array of shape {data.shape}, expected N x 3072 uint8")
-    labels = _checked_labels(batch[b"labels"], len(data), where)
-    # Rows are stored channel-first (1024 red, 1024 green, 1024 blue values);
-    # Keras and matplotlib want height x width x channels.
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), labels
-
-
-def _batch_names(split, names, where, official):
-    """The names among `names` that hold one split's batches, in order.
-
-    Training batches must be data_batch_1..N with none missing (5 in the official
-    layout, which also holds batches.meta): a lost file must not train silently
-    on the rest.
-    """
-    if split == "test":
-        return [name for name in names if name == "test_batch"]
-    numbers = sorted(int(name[len("data_batch_"):]) for name in names if re.fullmatch(r"data_batch_\d+", name))
-    expected = list(range(1, 6 if official else len(numbers) + 1))
-    missing = sorted(set(expected) - set(numbers))
-    if numbers and (missing or numbers != expected):
-        name = f"data_batch_{missing[0]}" if missing else f"data_batch_{numbers[-1]}"
-        raise DataError(f"{where}: {'missing' if missing else 'unexpected'} batch file {name} "
-                        f"(expected data_batch_1 to data_batch_{expected[-1]})")
-    return [f"data_batch_{number}" for number in numbers]
-
-
-def _load_from_tar(path, split):
-    try:
-        with tarfile.open(path, "r:*") as archive:
-            # We read members straight from the archive, never extracting to
-            # disk, so a malicious member name cannot write outside anywhere.
-            members = {os.path.basename(m.name): m for m in archive.getmembers() if m.isfile()}
-            names = _batch_names(split, members, f"--data {path}", "batches.meta" in members)
-            parts = [_read_batch(archive.extractfile(members[name]), f"{path}:{members[name].name}")
-                     for name in names]
-            # gzip checks its checksum only at the end of the stream: read to
-            # the end, so that a damaged region cannot slip into training.
-            while archive.fileobj.read(1 << 20):
-                pass
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
-        raise DataError(f"--data {path}: damaged or truncated archive ({error})") from None
-    return parts
-
-
-def _load_from_folder(path, split):
-    inner = os.path.join(path, "cifar-10-batches-py")
-    folder = inner if os.path.isdir(inner) else path
-    try:
-        files = os.listdir(folder)
-        names = _batch_names(split, files, f"--data {folder}", "batches.meta" in files)
-        parts = []
-        for name in names:
-            with open(os.path.join(folder, name), "rb") as file_object:
-                parts.append(_read_batch(file_object, os.path.join(folder, name)))
-    except OSError as error:  # a batch that is a folder, a symbolic-link loop, no permission ...
-        raise DataError(f"--data {path}: cannot read {error.filename or folder} ({error.strerror})") from None
-    return parts
 
 
 # The official archive, as keras.datasets.cifar10 fetches it, and its SHA-256.
@@ -171,7 +80,7 @@ def parse_classes(spec):
     indices = set()
     for token in str(spec).split(","):
         token = token.strip().lower()
-        if token.isdigit() and int(token) < len(CLASS_NAMES):
+        if re.fullmatch("0*[0-9]", token):  # ASCII digits: "\u00b2".isdigit() is True, and int() then fails
             indices.add(int(token))
         elif token in CLASS_NAMES:
             indices.add(CLASS_NAMES.index(token))
@@ -188,13 +97,6 @@ def trained_classes(config):
     return config["classes"] or list(range(len(CLASS_NAMES)))
 
 
-def _is_tarfile(path):
-    try:
-        return tarfile.is_tarfile(path)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"--data {path}: unreadable ({error})") from None
-
-
 def load_cifar10(path=None, split="train", classes=None):
     """Return (images, labels): images uint8 [N, 32, 32, 3], labels int64 [N].
 
@@ -204,14 +106,18 @@ def load_cifar10(path=None, split="train", classes=None):
     to [-1, 1] per batch by `make_dataset`.
     """
     path = downloaded_cifar10() if path is None else path
-    if not os.path.exists(path):
-        raise DataError(f"--data {path}: no such file or directory")
-    if os.path.isdir(path):
-        parts = _load_from_folder(path, split)
-    elif _is_tarfile(path):
-        parts = _load_from_tar(path, split)
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"--data {path}: no such file or directory") from None
+    except OSError as error:
+        raise DataError(f"--data {path}: cannot read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        parts = load_from_folder(path, split)
+    elif stat.S_ISREG(mode):  # not a FIFO, which would block for ever, nor /dev/zero, which never ends
+        parts = load_from_tar(path, split)
     else:
-        raise DataError(f"--data {path}: not a tar archive or folder (expected cifar-10-python.tar.gz)")
+        raise DataError(f"--data {path}: is {kind(mode)}, not a regular file or folder")
     if not parts:
         raise DataError(f"--data {path}: no CIFAR-10 {split} batches found inside")
     images = np.concatenate([p[0] for p in parts])

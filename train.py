@@ -163,6 +163,9 @@ def build_networks(config, strategy, jit_compile):
 
 def start(plan, args, strategy, jit_compile):
     """Seeds, precision, the networks, the run's files: the Run that the loop trains."""
+    from machinery.devices import check_batch_split
+
+    check_batch_split(strategy, plan.config, args.strategy)  # the replicas TensorFlow found share the batch
     session.prepare_run(plan, args, strategy, jit_compile)  # the same seed gives the same run (machinery/session.py)
     networks = build_networks(plan.config, strategy, jit_compile)
     return session.open_run(plan, args, networks, strategy, jit_compile)  # a new run's files, or its checkpoint

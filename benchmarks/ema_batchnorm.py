@@ -18,22 +18,22 @@ over batches of noise and sets each layer's moving statistics to the mean of
 the batches' own statistics. If the copied statistics were the problem, the
 last row would close the gap to the first.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
 from evaluate import DEFAULT_CACHE, EvalError, TrainingEvaluator  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
+from machinery.options import ArgumentParser  # noqa: E402  one line for a mistake, numbers read strictly
 from samples import SampleError, load_generator  # noqa: E402
 
 
 def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
     """Set every batch-norm layer's moving statistics to the mean of `batches`
     batches' statistics, computed with the generator's current weights."""
+    import keras  # here, not above: the arguments are checked before TensorFlow loads and prints its lines
+    import numpy as np
+
     norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta, rng = [layer.momentum for layer in norms], np.random.default_rng(seed)
     for index in range(batches):
@@ -48,7 +48,7 @@ def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
 
 
 def main():
-    p = argparse.ArgumentParser(description="Score a --batch-norm --ema run's generator with copied and with "
+    p = ArgumentParser(description="Score a --batch-norm --ema run's generator with copied and with "
                                 "re-estimated batch-norm statistics.")
     p.add_argument("run_dir", help="a run directory of train.py with --batch-norm and --ema")
     p.add_argument("--data", required=True, help="CIFAR-10 archive for the real reference images")

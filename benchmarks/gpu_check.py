@@ -16,16 +16,16 @@ checks that two runs from one seed end with identical weights.
     KERAS_BACKEND=jax python benchmarks/gpu_check.py --steps 30
     KERAS_BACKEND=jax python benchmarks/gpu_check.py --deterministic
 """
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from machinery.options import ArgumentParser  # noqa: E402  one line for a mistake, numbers read strictly
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=30, help="timed steps per preset and precision (default: 30)")
     p.add_argument("--default-steps", type=int, default=300, help="timed steps of the default preset (default: 300)")
     p.add_argument("--presets", default=None, help="comma-separated presets to train (default: every preset)")

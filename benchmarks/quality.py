@@ -30,23 +30,34 @@ import argparse
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from defDATA import load_cifar10  # noqa: E402  reads the data without TensorFlow
+from defDATA import DataError, load_cifar10  # noqa: E402  reads the data without TensorFlow
+from machinery.numbers import real_number  # noqa: E402
+from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line  # noqa: E402
+from class_scores import check_classifier_file  # noqa: E402  these three read no TensorFlow
+from features import check_feature_spec  # noqa: E402
+from run_scripts import Signals, last_line, run_script, script  # noqa: E402  benchmarks/run_scripts.py
 
 
-def script(name, *arguments):
-    return [sys.executable, os.path.join(ROOT, name), *arguments]
+# train.py needs tens of seconds to start (TensorFlow, tracing the steps) before its first step,
+# after which Ctrl-C makes it checkpoint: a shorter budget or segment would train nothing.
+MIN_MINUTES = 1
+MAX_STEPS, MAX_MINUTES = 10**7, 10**5  # beyond these a benchmark is a mistake (10**5 minutes: 69 days)
+# The train.py flags quality.py sets itself for every configuration, which --compare must leave alone.
+OWN_FLAGS = ("out", "resume", "overwrite", "data", "epochs", "steps_per_epoch", "dry_run")
 
 
 def last_step(run_dir):
+    """The step of run_dir's newest checkpoint, or None when it has none yet."""
     folder = os.path.join(run_dir, "checkpoints")
-    with open(os.path.join(folder, sorted(os.listdir(folder))[-1], "state.json")) as file_object:
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if not names:
+        return None
+    with open(os.path.join(folder, names[-1], "state.json")) as file_object:
         return json.load(file_object)["step"]
 
 
@@ -55,15 +66,15 @@ def train_for(minutes, run_dir, data, train_args, resume=False):
     where = ["--resume", run_dir] if resume else ["--out", run_dir, *shlex.split(train_args)]
     command = script("train.py", *where, "--epochs", "100000", *(["--data", data] if data else []))
     print("$ " + shlex.join(command), flush=True)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.time()
-    try:
-        process.wait(timeout=minutes * 60)
-        sys.exit(f"error: train.py stopped early (exit {process.returncode}):\n{process.stderr.read()[-2000:]}")
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGINT)  # train.py finishes its step, saves, exits 0
-        process.wait()
-    return last_step(run_dir), time.time() - started
+    code, _, errors, timed_out = run_script(command, minutes * 60)
+    if not timed_out:
+        sys.exit(f"error: train.py stopped early (exit {code}): {last_line(errors)}")
+    step = last_step(run_dir)
+    if step is None:
+        sys.exit(f"error: train.py wrote no checkpoint in its {minutes:g} minutes (it was still starting); "
+                 f"give longer budgets")
+    return step, time.time() - started
 
 
 def train_steps(steps, run_dir, data, train_args, images):
@@ -74,9 +85,9 @@ def train_steps(steps, run_dir, data, train_args, images):
                      str(steps // epochs), *(["--data", data] if data else []), *shlex.split(train_args))
     print("$ " + shlex.join(command), flush=True)
     started = time.time()
-    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode:
-        sys.exit(f"error: train.py failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    code, _, errors, _ = run_script(command)
+    if code:
+        sys.exit(f"error: train.py failed (exit {code}): {last_line(errors)}")
     if last_step(run_dir) != steps:
         sys.exit(f"error: {run_dir} trained {last_step(run_dir)} steps, not {steps} (too little data for its batch)")
     return steps, time.time() - started
@@ -89,21 +100,23 @@ def score(run_dir, options, classifier=None):
         conditional = json.load(file_object).get("conditional", False)
     if classifier and conditional and "--real-test" not in options:
         options = [*options, "--classifier", classifier]
-    result = subprocess.run(script("evaluate.py", run_dir, *options), capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f"error: evaluate.py failed: {result.stderr.strip().splitlines()[-1]}")
-    print(result.stdout.strip(), flush=True)
+    code, output, errors, _ = run_script(script("evaluate.py", run_dir, *options))
+    if code:
+        sys.exit(f"error: evaluate.py failed (exit {code}) "
+                 + (f"and said: {last_line(errors)}" if last_line(errors) else "and said nothing"))
+    print(output.strip(), flush=True)
     with open(os.path.join(run_dir, "eval.json")) as file_object:
         return json.load(file_object)[-1]
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description="Train configurations for a fixed time budget each, then report "
+    p = ArgumentParser(description="Train configurations for a fixed time budget each, then report "
                                 "their Fréchet distances next to the real-data floor.")
     p.add_argument("--minutes", type=float, default=30, help="training budget per configuration, in wall-clock "
-                   "minutes (default: 30)")
+                   f"minutes, at least {MIN_MINUTES} (default: 30)")
     p.add_argument("--budgets", default="", help="comma-separated earlier budgets in minutes at which each "
-                   "configuration is also scored, e.g. 5,10,20 (default: none, only the end)")
+                   f"configuration is also scored, e.g. 5,10,20, each at least {MIN_MINUTES} minute after the one "
+                   "before (default: none, only the end)")
     p.add_argument("--steps", type=int, help="train every configuration for exactly this many steps instead of "
                    "--minutes (default: off; a batch of 64 or less each step, e.g. the default preset's)")
     p.add_argument("--data", help="CIFAR-10 archive (default: the official archive, downloaded once)")
@@ -117,20 +130,84 @@ def parse_args():
     p.add_argument("--out", default=os.path.join("runs", "quality-" + time.strftime("%Y%m%d-%H%M%S")),
                    help="folder for the benchmark's run directories (default: runs/quality-DATE-TIME)")
     args = p.parse_args()
-    try:
-        args.budget_list = sorted({float(b) for b in args.budgets.split(",") if b.strip()})
-    except ValueError:
-        p.error(f"--budgets {args.budgets}: must be minutes separated by commas, e.g. 5,10,20")
-    if any(not 0 < b < args.minutes for b in args.budget_list):
-        p.error(f"--budgets {args.budgets}: each must be above 0 and below --minutes {args.minutes:g}")
+    check_ranges(p, args)
+    for train_args in args.compare or []:
+        check_configuration(p, train_args)
     return args
+
+
+def check_ranges(p, args):
+    """Each number in its range, before anything trains (a benchmark takes hours)."""
+    if not MIN_MINUTES <= args.minutes <= MAX_MINUTES:
+        p.error(f"--minutes {args.minutes:g}: must be from {MIN_MINUTES} to {MAX_MINUTES} "
+                "(train.py needs tens of seconds to start before it trains and can checkpoint)")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        p.error(f"--steps {args.steps}: must be at least 1 (and at most {MAX_STEPS})")
+    if not 2 <= args.n <= 10**6:  # evaluate.py's range: refused now, not after the training
+        p.error(f"--n {args.n}: must be from 2 to 1000000")
+    try:
+        args.budget_list = sorted({real_number(b.strip()) for b in args.budgets.split(",") if b.strip()})
+    except argparse.ArgumentTypeError:
+        p.error(f"--budgets {args.budgets}: must be minutes separated by commas, e.g. 5,10,20")
+    if args.budget_list and args.steps is not None:
+        p.error("--budgets: only with --minutes, not --steps")
+    ends = [0] + args.budget_list + [args.minutes]  # each segment trains from a fresh start of train.py
+    if any(after - before < MIN_MINUTES for before, after in zip(ends, ends[1:])):
+        p.error(f"--budgets {args.budgets}: each must be at least {MIN_MINUTES} minute after the one before, "
+                f"and --minutes {args.minutes:g} as much after the last (each resumes train.py, which needs "
+                "tens of seconds to start)")
+
+
+def check_configuration(p, train_args):
+    """A --compare value must be train.py options that train.py accepts, none of those quality.py sets."""
+    import train  # for its parser, which loads no TensorFlow; imported here, as only --compare needs it
+    from machinery.options import check_numbers
+
+    try:
+        tokens = shlex.split(train_args)
+    except ValueError as error:  # unbalanced quotes
+        p.error(f"--compare {train_args!r}: {error}")
+    try:
+        given, defaults = train.parse_args(tokens), train.parse_args([])
+        check_numbers(given)  # train.py's ranges, and --strategy with TF_CONFIG
+    except SystemExit as error:  # train.py's parser: "error: ..."
+        p.error(f"--compare {train_args!r}: {str(error.code).removeprefix('error: ')}")
+    except RunError as error:
+        p.error(f"--compare {train_args!r}: {error}")
+    for flag in OWN_FLAGS:
+        if getattr(given, flag) != getattr(defaults, flag):
+            p.error(f"--compare {train_args!r}: sets --{flag.replace('_', '-')}, which quality.py sets itself")
+
+
+def check_paths(args):
+    """--out and --classifier, before anything trains; exits with one line."""
+    try:
+        if args.out == "":
+            raise RunError("--out: empty path")
+        if os.path.islink(args.out):
+            raise RunError(f"--out {args.out}: is a symbolic link; nothing is written through one")
+        if os.path.exists(args.out):
+            raise RunError(f"--out {args.out}: already exists; pick a new folder")
+        existing = os.path.dirname(os.path.abspath(args.out))  # train.py creates the folders missing below it
+        while not os.path.isdir(existing):
+            existing = os.path.dirname(existing)
+        check_writable_folder("--out", existing)
+        if args.classifier:
+            check_classifier_file(args.classifier)
+    except (RunError, ValueError) as error:
+        sys.exit(f"error: {one_line(error)}")
 
 
 def main():
     args = parse_args()
+    Signals.catch()  # Ctrl-C and SIGTERM are passed on to the script running (benchmarks/run_scripts.py)
     configurations = args.compare or ["--preset classic", ""]
-    if os.path.exists(args.out):
-        sys.exit(f"error: --out {args.out}: already exists; pick a new folder")
+    check_paths(args)
+    try:  # the data, so that a bad --data is one line now, not a traceback or a failed run later
+        images = len(load_cifar10(args.data)[0])
+        check_feature_spec(args.features)  # last: for 'inception' it may download its weights
+    except (DataError, ValueError) as error:
+        sys.exit(f"error: {one_line(error)}")
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
     budgets = args.budget_list + [args.minutes]
     runs = []
@@ -138,7 +215,7 @@ def main():
         run_dir = os.path.join(args.out, f"run{index}")
         run = {"train_args": train_args or "(default preset)", "dir": run_dir, "budgets": []}
         if args.steps:
-            steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, len(load_cifar10(args.data)[0]))
+            steps, seconds = train_steps(args.steps, run_dir, args.data, train_args, images)
         else:
             seconds = 0.0
             for budget in budgets:  # train to each budget, then score there, the clock stopped
@@ -154,7 +231,9 @@ def main():
         entry = score(run["dir"], common, args.classifier)
         run["fd"], run["class_agreement"] = entry["fd"], entry.get("class_agreement")
         run["grid"] = os.path.join(run["dir"], "samples.png")
-        subprocess.run(script("samples.py", run["dir"], "--out", run["grid"]), check=True, capture_output=True)
+        code, _, errors, _ = run_script(script("samples.py", run["dir"], "--out", run["grid"]))
+        if code:
+            sys.exit(f"error: samples.py failed (exit {code}): {last_line(errors)}")
     floor = score(runs[0]["dir"], ["--real-test", *common])
     budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
     print(f"\nquality benchmark: {budget} of training each; Fréchet distance [{floor['features']}, "

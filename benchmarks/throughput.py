@@ -18,7 +18,6 @@ around these networks could be), and the process's peak resident memory. The
 timings share a machine with whatever else runs: compare the ratio, which is
 measured under the same conditions.
 """
-import argparse
 import os
 import resource
 import statistics
@@ -28,7 +27,41 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
-from defDATA import load_cifar10, make_dataset, scale_images  # noqa: E402
+from defDATA import DataError, load_cifar10, make_dataset, scale_images  # noqa: E402
+from machinery.options import PRECISIONS, ArgumentParser, one_line  # noqa: E402  one line for a mistake
+from presets import DEFAULT_PRESET, PRESETS, preset_options  # noqa: E402
+
+
+def parse_args():
+    p = ArgumentParser(description="Time train.py's step against the classic tutorial loop.")
+    p.add_argument("--presets", default=f"{DEFAULT_PRESET},classic", help="comma-separated presets to time "
+                   f"(default: {DEFAULT_PRESET},classic)")
+    p.add_argument("--data", help="CIFAR-10 archive (default: 5,000 random images; speed does not depend on content)")
+    p.add_argument("--steps", type=int, default=20, help="iterations per timing (default: 20)")
+    p.add_argument("--repeats", type=int, default=3, help="timings per loop; medians are reported (default: 3)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first, for tracing (default: 5)")
+    p.add_argument("--precision", choices=["auto", *PRECISIONS], default="auto",
+                   help="precision of our loop, timed beside our loop in float32; the reference stays float32 "
+                   "(default: auto, train.py's choice for this machine)")
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                   help="XLA for our loop, as train.py's flag (default: auto)")
+    args = p.parse_args()
+    for flag, low in (("steps", 1), ("repeats", 1), ("warmup", 0)):
+        if getattr(args, flag) < low:
+            p.error(f"--{flag} {getattr(args, flag)}: must be at least {low}")
+    unknown = [name for name in args.presets.split(",") if name not in PRESETS]
+    if unknown:
+        p.error(f"--presets: unknown preset {unknown[0]!r} (choose from {', '.join(PRESETS)})")
+    try:  # read now: a bad --data is one line, before TensorFlow loads
+        args.images = load_cifar10(args.data) if args.data else None
+    except DataError as error:
+        p.error(one_line(error))
+    return args
+
+
+# Parsed before TensorFlow loads (below), so that a mistake is one line, without TensorFlow's own start-up lines.
+ARGS = parse_args() if __name__ == "__main__" else None
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -38,7 +71,6 @@ from defGAN import (build_models, define_gan, generator_inputs, make_generate,  
                     train_discriminator_step, train_generator_step)
 from ema import GeneratorEMA  # noqa: E402
 from flops import iteration_flops  # noqa: E402
-from presets import DEFAULT_PRESET, preset_options  # noqa: E402
 from train import train_step  # noqa: E402
 
 
@@ -169,21 +201,9 @@ def compare(preset, images, classes, args, precision):
 
 
 def main():
-    p = argparse.ArgumentParser(description="Time train.py's step against the classic tutorial loop.")
-    p.add_argument("--presets", default=f"{DEFAULT_PRESET},classic", help="comma-separated presets to time "
-                   f"(default: {DEFAULT_PRESET},classic)")
-    p.add_argument("--data", help="CIFAR-10 archive (default: 5,000 random images; speed does not depend on content)")
-    p.add_argument("--steps", type=int, default=20, help="iterations per timing (default: 20)")
-    p.add_argument("--repeats", type=int, default=3, help="timings per loop; medians are reported (default: 3)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first, for tracing (default: 5)")
-    p.add_argument("--precision", choices=["auto", *devices.PRECISIONS], default="auto",
-                   help="precision of our loop, timed beside our loop in float32; the reference stays float32 "
-                   "(default: auto, train.py's choice for this machine)")
-    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
-                   help="XLA for our loop, as train.py's flag (default: auto)")
-    args = p.parse_args()
+    args = ARGS or parse_args()
     rng = np.random.default_rng(0)
-    images, classes = (load_cifar10(args.data) if args.data
+    images, classes = (args.images if args.data
                        else (rng.integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 5000)))
     precision, reason = devices.resolve_precision(args.precision, "--precision")
     jit_compile = devices.use_jit(args.jit_compile)

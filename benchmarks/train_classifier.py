@@ -27,7 +27,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from defDATA import CLASS_NAMES, IMAGE_SHAPE, DataError, load_cifar10, scale_images  # noqa: E402
-from machinery.options import ArgumentParser  # noqa: E402  argparse, a mistake answered in one line
+from machinery.options import (ArgumentParser, RunError, check_writable_folder,  # noqa: E402  one line a mistake
+                               one_line)
+
+MAX_EPOCHS = 10**5  # far beyond any real use (the default is 30): more is a typing mistake
 
 
 def parse_args():
@@ -44,14 +47,69 @@ def parse_args():
                    help="s in [0, 1): each target is (1 - s) x one-hot + s/10 for every class (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, order and augmentation (default: 0)")
     args = p.parse_args()
-    if os.path.exists(args.out):
-        p.error(f"--out {args.out}: already exists; choose a new file (nothing is overwritten)")
     for flag in ("epochs", "batch_size", "width"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be at least 1")
+    if args.epochs > MAX_EPOCHS:
+        p.error(f"--epochs {args.epochs}: must be at most {MAX_EPOCHS}")
+    if not 0 <= args.seed < 2**32:  # Keras seeds numpy with it, whose seeds stop there
+        p.error(f"--seed {args.seed}: must be from 0 to {2**32 - 1}")
     if not 0 <= args.label_smoothing < 1:
         p.error(f"--label-smoothing {args.label_smoothing:g}: must be at least 0 and below 1")
+    try:
+        check_output_file(args.out)
+    except RunError as error:
+        p.error(str(error))
     return args
+
+
+def check_output_file(path):
+    """--out must be a new .keras file in a folder we can write, and not a symbolic link
+    (which Keras would write through), checked before the data is read or anything trains."""
+    folder = os.path.dirname(path) or "."
+    if not path.endswith(".keras"):
+        raise RunError(f"--out {path}: must end in .keras (Keras' model format)")
+    if os.path.islink(path):
+        raise RunError(f"--out {path}: is a symbolic link; nothing is written through one")
+    if os.path.exists(path):
+        raise RunError(f"--out {path}: already exists; choose a new file (nothing is overwritten)")
+    if not os.path.isdir(folder):
+        raise RunError(f"--out {path}: the folder {folder} does not exist")
+    check_writable_folder("--out", folder)
+
+
+def estimated_memory(width, batch_size, images):
+    """Bytes of training, roughly: the images as float32; about 279 width**2 weights, each
+    with its gradient and Adam's two slots; and per image of a batch about 10,752 width
+    activations (the three blocks' convolution, batch-norm and ReLU outputs: 6 x 32 x 32 x
+    width, 6 x 16 x 16 x 2 width, 6 x 8 x 8 x 4 width), each kept with its gradient."""
+    return 4 * (images * 3072 + 4 * 279 * width**2 + 2 * batch_size * 10_752 * width)
+
+
+def check_sizes(args, train_count, test_count):
+    """Refuse a batch larger than the data (an epoch of no step) or sizes that cannot fit in memory."""
+    if args.batch_size > train_count:
+        sys.exit(f"error: --batch-size {args.batch_size}: more than the {train_count} training images")
+    needed, total = (estimated_memory(args.width, args.batch_size, train_count + test_count),
+                     os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    if needed > total:
+        sys.exit(f"error: --width {args.width}, --batch-size {args.batch_size}: training would need about "
+                 f"{needed / 2**30:.0f} GiB of memory, this machine has {total / 2**30:.0f} GiB")
+
+
+def save_new(model, path):
+    """Save without overwriting: into a temporary file beside `path`, then linked to its name,
+    which fails if a file of that name appeared meanwhile (os.replace would overwrite it)."""
+    temporary = os.path.join(os.path.dirname(path) or ".", f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        model.save(temporary)
+        os.link(temporary, path)
+    except FileExistsError:
+        sys.exit(f"error: --out {path}: a file of that name appeared while training; the classifier is in "
+                 f"{temporary}")
+    except OSError as error:  # the disk filled up, the folder went ...
+        sys.exit(f"error: --out {path}: cannot write it ({error.strerror or error})")
+    os.remove(temporary)
 
 
 def define_classifier(width):
@@ -108,7 +166,8 @@ def main():
         train_images, train_classes = load_cifar10(args.data, "train")
         test_images, test_classes = load_cifar10(args.data, "test")
     except DataError as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"error: {one_line(error)}")
+    check_sizes(args, len(train_images), len(test_images))
     import keras
 
     keras.utils.set_random_seed(args.seed)
@@ -125,15 +184,18 @@ def main():
     print(f"Keras {keras.__version__}, backend {keras.config.backend()}; {model.count_params():,} parameters; "
           f"{len(train_x)} training and {len(test_x)} test images", flush=True)
     started = time.time()
-    model.fit(train_x, train_targets, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
-              validation_data=(test_x, test_targets), validation_freq=max(1, args.epochs // 5))
+    try:
+        model.fit(train_x, train_targets, batch_size=args.batch_size, epochs=args.epochs, verbose=2,
+                  validation_data=(test_x, test_targets), validation_freq=max(1, args.epochs // 5))
+    except KeyboardInterrupt:  # Ctrl-C: a classifier trained part of the way is not the one asked for
+        sys.exit(f"stopped by Ctrl-C before the end of the training; nothing was written to {args.out}")
     minutes = (time.time() - started) / 60
     # Saved without Adam's state: classifying needs only the weights (a third of the size).
     # A fresh, never-compiled copy (a clone of a compiled model can carry the optimizer along).
     single = define_classifier(args.width)
     single.set_weights(model.get_weights())
     classifier = with_test_time_average(single)
-    classifier.save(args.out)
+    save_new(classifier, args.out)
     averaged = f"{2 * len(TEST_TIME_SHIFTS)} views averaged, saved"           # each shift, and mirrored
     for name, network in (("one view", single), (averaged, classifier)):
         predicted = network.predict(test_x, batch_size=500, verbose=0).argmax(axis=1)

@@ -26,7 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from machinery.options import PRECISIONS  # the choices of --precision, and the Keras policy of each
+from machinery.cluster import split_problem
+from machinery.options import PRECISIONS, RunError  # PRECISIONS: --precision's choices, and each one's Keras policy
 
 
 # CPU features that compute bfloat16 natively (AVX-512 BF16 instructions, AMX
@@ -116,6 +117,14 @@ def make_strategy(name, cpu_replicas=0):
     if name == "multi-worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def check_batch_split(strategy, config, name):
+    """Refuse a batch the strategy's replicas cannot share evenly (see split_per_replica). Before
+    TensorFlow loads, machinery/cluster.py checked what it could; only now are the GPUs counted."""
+    problem = split_problem(config["batch_size"], strategy.num_replicas_in_sync, "replica", f"--strategy {name}")
+    if problem:
+        raise RunError(problem)
 
 
 def split_per_replica(strategy, batch):

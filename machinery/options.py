@@ -11,8 +11,12 @@ import json
 import math
 import os
 import sys
+import tempfile
 
 from defDATA import DataError, parse_classes
+from machinery import cluster
+from machinery.numbers import real_number, whole_number
+from machinery.safe_files import Refused, open_regular
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
 
@@ -25,13 +29,21 @@ STRATEGIES = ("none", "mirrored", "multi-worker")
 RUN_KEYS = list(CLASSIC) + ["preset"]  # config.json: the options of presets.CLASSIC, and the preset's name
 # Options that may differ when resuming: where the data lives is not part of the model.
 RESUME_MAY_CHANGE = {"data", "precision"}  # and the precision, e.g. on another machine
+MAX_CONFIG_BYTES = 2**20  # a run's config.json is about 1 KB
 
 class RunError(Exception):
     """Bad input or an unusable run directory, described in one line."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a mistake answered in one line (no usage block): "error: ..."."""
+    """argparse, with a mistake answered in one line (no usage block): "error: ...",
+    and numbers read as a user reads them: every type=int flag is read by
+    whole_number, every type=float flag by real_number (machinery/numbers.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("type", int, whole_number)  # argparse looks a flag's type up here before calling it
+        self.register("type", float, real_number)
 
     def error(self, message):
         sys.exit(f"error: {one_line(message)}")
@@ -41,11 +53,12 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg")  # what matplotlib writes without extra 
 
 
 def check_writable_folder(flag, folder):
-    """Refuse a folder we cannot write into, by trying (permissions alone do not tell, e.g. for root)."""
-    probe = os.path.join(folder or ".", f".tmp-write-probe-{os.getpid()}")  # .tmp-: cleaned up if left by a kill
+    """Refuse a folder we cannot write into, by trying (permissions alone do not tell, e.g. for root).
+    mkstemp creates a new file of a random name (.tmp-: cleaned up if left by a kill), never
+    following a symbolic link someone may have planted under a predictable name."""
     try:
-        with open(probe, "w"):
-            pass
+        descriptor, probe = tempfile.mkstemp(prefix=".tmp-write-probe-", dir=folder or ".")
+        os.close(descriptor)
         os.remove(probe)
     except OSError as error:
         raise RunError(f"{flag} {folder}: cannot write there ({error.strerror})") from None
@@ -148,11 +161,22 @@ def valid_policy(text):
 
 
 def check_numbers(args):
-    """Refuse nonsense values typed on the command line, with a message naming the flag."""
+    """Refuse nonsense values typed on the command line, with a message naming the flag;
+    and device flags (with TF_CONFIG) that cannot work together (machinery/cluster.py)."""
     for key, (ok, rule) in RULES.items():
         value = getattr(args, key, None)
         if value is not None and key not in ("classes", "augment", "data") and not ok(value):
             raise RunError(f"--{key.replace('_', '-')} {value}: {rule}")
+    if hasattr(args, "strategy"):
+        checked(cluster.check_strategy, args)
+
+
+def checked(check, *arguments):
+    """Run one of machinery/cluster.py's checks; its ClusterError becomes our RunError."""
+    try:
+        check(*arguments)
+    except cluster.ClusterError as error:
+        raise RunError(str(error)) from None
 
 
 def check_config_values(config, where):
@@ -227,18 +251,19 @@ def new_config(args):
     config.update(given, preset=name)
     check_config_values(config, "options")
     check_config(config)
+    checked(cluster.check_replicas, config, args)  # a batch the replicas cannot share evenly
     return config
 
 
 def read_config(run_dir, flag="--resume"):
     """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
-    try:
-        with open(path, encoding="utf-8") as file_object:
-            config = json.load(file_object)
+    try:  # a regular file of at most MAX_CONFIG_BYTES: a FIFO would block for ever (machinery/safe_files.py)
+        with open_regular(path, MAX_CONFIG_BYTES, "a run's config.json") as file_object:
+            config = json.loads(file_object.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
     except FileNotFoundError:
         raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
-    except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
+    except (OSError, ValueError, Refused) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
         raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
@@ -262,4 +287,5 @@ def resume_config(args):
                            "a resumed run keeps its config (start a new run to change it)")
         config[key] = value
     check_config(config)
+    checked(cluster.check_replicas, config, args)
     return config
