@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from machinery import checkpoint
+from machinery.safe_files import NotRegularFile, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
 from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
@@ -68,8 +69,11 @@ def lock_run_dir(run_dir):
     Two trainers writing one run directory would interleave their checkpoints.
     The operating system drops the lock when the process ends, even on a kill.
     """
-    try:
-        lock = open(os.path.join(run_dir, ".lock"), "w")
+    path = os.path.join(run_dir, ".lock")
+    try:  # never "w": that truncates, and would write through a link named .lock into its target
+        lock = open(open_regular(path, os.O_WRONLY | os.O_CREAT), "w")
+    except NotRegularFile as error:
+        raise RunError(f"{path}: {error.strerror}; this run's lock must be a plain file (move it away)") from None
     except OSError as error:
         raise RunError(f"{run_dir}: cannot write in this run directory ({error.strerror})") from None
     try:
