@@ -6,6 +6,7 @@ needs no TensorFlow, so it answers a mistake at once. Starting, resuming and
 saving the run are machinery/session.py.
 """
 import fcntl
+import glob
 import json
 import os
 import shlex
@@ -20,6 +21,9 @@ from features import check_feature_spec
 from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
                                new_config, real_images_per_step, resume_config)
 
+RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
+WEIGHT_FILES = [checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
+                checkpoint.DISCRIMINATOR_WEIGHTS]
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
 
 
@@ -84,6 +88,30 @@ def lock_run_dir(run_dir):
     return lock
 
 
+def check_run_folders(run_dir):
+    """Refuse a run whose progress/, checkpoints/ or tensorboard/ is there but is no folder of its own."""
+    for name in RUN_FOLDERS:
+        path = os.path.join(run_dir, name)
+        if os.path.islink(path):
+            raise RunError(f"{path}: is a symbolic link; a run writes only into folders of its own (move it away)")
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise RunError(f"{path}: is not a folder; a run writes its {name} there (move it away)")
+
+
+def trained_files(run_dir):
+    """What in run_dir shows that it has trained, though no checkpoint is left to resume from:
+    weights, scores, any checkpoint folder (damaged ones too), more than one epoch's grid. A run
+    killed before its first checkpoint holds none of these, only its config.json, TensorBoard
+    points of its first steps and at most its first epoch's grid (a kill just before the checkpoint)."""
+    found = [name for name in WEIGHT_FILES + ["eval.json"] if os.path.lexists(os.path.join(run_dir, name))]
+    folder = os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)
+    if os.path.isdir(folder):  # a half-written first checkpoint (.tmp-*) is not training to keep
+        found += [f"{checkpoint.CHECKPOINT_DIR}/{name}" for name in sorted(os.listdir(folder))
+                  if not name.startswith(".tmp-")]
+    grids = glob.glob(os.path.join(glob.escape(run_dir), "progress", "epoch_*.png"))
+    return found + ([f"{len(grids)} progress grids"] if len(grids) > 1 else [])
+
+
 def load_images(config, dry_run):
     """The training images and their classes (defDATA.load_cifar10), checked to fill a step."""
     try:
@@ -140,10 +168,16 @@ def check_run(args):
     helper = args.strategy == "multi-worker" and not is_chief()
     if args.resume:
         config, run_dir = resume_config(args), args.resume
+        check_run_folders(run_dir)
         if not helper:
             for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
                 if os.path.isdir(folder):
                     check_writable_folder("--resume", folder)
+        trained = [] if checkpoint.list_checkpoints(run_dir) else trained_files(run_dir)
+        if trained:  # starting again from step 0 would overwrite them
+            raise RunError(f"--resume {run_dir}: holds trained weights ({', '.join(trained[:3])}) but no "
+                           "checkpoint to continue from; training it again would overwrite them. Draw from it "
+                           "with samples.py, or train a new run with --out NEW_FOLDER")
         lock = None if helper else lock_run_dir(run_dir)
         found = checkpoint.find_latest_checkpoint(run_dir)
         if found is None and checkpoint.list_checkpoints(run_dir):

@@ -180,3 +180,35 @@ def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_
     for name in ("generator.weights.h5", "discriminator.weights.h5", "generator.ema.weights.h5"):
         a, b = weights_of(os.path.join(today, name)), weights_of(os.path.join(older, name))
         assert a.keys() == b.keys() and all((a[key] == b[key]).all() for key in a), name
+
+
+@pytest.mark.parametrize("damage", ["no checkpoints folder", "checkpoints is a file", "only a damaged checkpoint"])
+def test_resume_never_trains_again_over_trained_weights(two_checkpoints, tmp_path, damage):
+    """A trained run without a usable checkpoint was "started from its config.json, nothing is lost": step 0
+    again, over its weights, metrics.csv, grids and TensorBoard events. It is refused, and nothing changes."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    checkpoints = os.path.join(copy, "checkpoints")
+    if damage == "only a damaged checkpoint":
+        shutil.rmtree(os.path.join(checkpoints, "step-00000002"))
+        os.rename(os.path.join(checkpoints, "step-00000001"), os.path.join(checkpoints, "damaged-step-00000001"))
+    else:
+        shutil.rmtree(checkpoints)
+    if damage == "checkpoints is a file":
+        with open(checkpoints, "w") as file_object:
+            file_object.write("not a folder")
+    message = "checkpoints: is not a folder" if damage == "checkpoints is a file" else "holds trained weights"
+    expect_one_line("train.py", ["--resume", copy, "--epochs", "3"], message, copy)
+
+
+def test_resume_of_a_copy_of_the_shipped_generator_is_refused(real_archive, tmp_path):
+    """pretrained/cifar10 holds config.json and trained weights, and no checkpoint: nothing to resume."""
+    import train
+    from machinery import runs
+
+    copy = str(tmp_path / "cifar10")
+    shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), copy)
+    before = tree_digest(copy)
+    with pytest.raises(runs.RunError, match="holds trained weights .*generator.ema.weights.h5.* --out"):
+        runs.check_run(train.parse_args(["--resume", copy, "--epochs", "2", "--data", real_archive]))
+    assert tree_digest(copy) == before
