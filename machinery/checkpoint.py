@@ -121,52 +121,6 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-# Every file and folder this project writes into a run directory (train.py,
-# samples.py and evaluate.py with their default names), as paths relative to
-# it. --overwrite removes these and nothing else.
-PROJECT_FILES = re.compile(
-    r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|nearest\.png|\.lock"
-    r"|tensorboard/events\.out\.tfevents\.[^/]+"
-    r"|(generator|discriminator|generator\.ema|generator\.best)\.weights\.h5|progress/epoch_\d+\.png"
-    r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|(ema_generator|generator\.ema)\.weights\.h5"
-    r"|fixed_noise\.npy"
-    r"|state\.json)|(.+/)?\.tmp-[^/]+(/[^/]+)?)")  # the last: half-written files of a killed run
-PROJECT_FOLDERS = re.compile(r"progress|tensorboard|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
-
-
-def project_files(run_dir):
-    """(files, folders, first foreign path or None) below run_dir; folders deepest first.
-    A symbolic link is never the project's: removing it could reach outside the run."""
-    files, folders = [], []
-    for folder, subfolders, names in os.walk(run_dir):
-        for name in sorted(subfolders) + sorted(names):
-            path = os.path.join(folder, name)
-            relative, link = os.path.relpath(path, run_dir), os.path.islink(path)
-            if os.path.isdir(path) and not link and PROJECT_FOLDERS.fullmatch(relative):
-                folders.append(path)
-            elif os.path.isfile(path) and not link and PROJECT_FILES.fullmatch(relative):
-                files.append(path)
-            else:
-                return files, folders[::-1], path
-    return files, folders[::-1], None
-
-
-def foreign_file(run_dir):
-    """The first file or folder below run_dir that this project did not write, or None."""
-    return project_files(run_dir)[2]
-
-
-def remove_project_files(run_dir):
-    """Delete what this project wrote in run_dir, and only that (refuses if anything else is there)."""
-    files, folders, foreign = project_files(run_dir)
-    if foreign:
-        raise CheckpointError(f"{run_dir}: holds {foreign}, which this project did not write; nothing removed")
-    for path in files:
-        os.remove(path)
-    for path in folders:
-        os.rmdir(path)
-
-
 def checkpoint_name(step):
     return f"step-{step:08d}"
 

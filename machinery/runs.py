@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 
-from machinery import checkpoint
+from machinery import checkpoint, run_files
 from machinery.safe_files import NotRegularFile, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
@@ -38,7 +38,7 @@ def check_new_run_dir(run_dir, overwrite):
         if not os.path.exists(os.path.join(run_dir, "config.json")):
             raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
                            "(no config.json)")
-        foreign = checkpoint.foreign_file(run_dir)
+        foreign = run_files.foreign_file(run_dir)
         if foreign:  # --overwrite removes only what this project wrote
             raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
                            "(move it away, or choose another --out)")

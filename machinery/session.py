@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from machinery import checkpoint
+from machinery import checkpoint, run_files
 from machinery.options import RunError, real_images_per_step
 from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
 from machinery.runs import lock_run_dir
@@ -90,16 +90,6 @@ class Run:
             variable.assign(value)
 
 
-def remove_stale_temporaries(run_dir):
-    """Delete half-written files that a killed run left behind (never real files)."""
-    for folder, subfolders, names in os.walk(run_dir):
-        for name in [name for name in subfolders if name.startswith(".tmp-")]:
-            shutil.rmtree(os.path.join(folder, name))
-            subfolders.remove(name)
-        for name in [name for name in names if name.startswith(".tmp-")]:
-            os.remove(os.path.join(folder, name))
-
-
 def prepare_devices(args):
     """The tf.distribute strategy and whether to use XLA: (strategy, jit_compile). TensorFlow loads here,
     and the strategy comes first: splitting a CPU into replicas must happen before anything runs."""
@@ -145,7 +135,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
     generate = defGAN.make_generate(generator, jit_compile)
     if found is None:
         if os.path.isdir(run_dir) and args.overwrite:
-            checkpoint.remove_project_files(run_dir)
+            run_files.remove_project_files(run_dir)
         os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
@@ -161,7 +151,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
     for damaged in checkpoint.list_checkpoints(run_dir):
         if damaged > path:  # newer than the checkpoint chosen, so found damaged: never count or choose it again
             checkpoint.set_aside(damaged)
-    remove_stale_temporaries(run_dir)
+    run_files.remove_stale_temporaries(run_dir)  # half-written files of a killed run, and only those
     os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
     try:
         with tempfile.TemporaryDirectory() as temporary_folder:
