@@ -20,6 +20,7 @@ damaged one and fall back to the newest intact checkpoint. A damaged
 checkpoint is never deleted: it is set aside as `damaged-step-NNNNNNNN`, which
 `--keep` does not count and no resume chooses.
 """
+import errno
 import hashlib
 import json
 import os
@@ -28,6 +29,8 @@ import shutil
 import tempfile
 
 import numpy as np
+
+from machinery.safe_files import NotRegularFile
 
 # The weight files at the top of a run directory (what samples.py and evaluate.py read).
 GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
@@ -54,7 +57,9 @@ def _umask():
 
 
 def atomic_save(path, save):
-    """Call `save(temporary_path)`, fsync the result, then rename it onto `path`."""
+    """Call `save(temporary_path)`, fsync the result, then rename it onto `path`.
+    A link at `path` is refused: renaming onto it would replace a person's link with our file."""
+    refuse_link(path)
     folder, name = os.path.split(os.path.abspath(path))
     # Keep the real file name as the suffix: Keras insists on ".weights.h5".
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=folder)
@@ -68,6 +73,12 @@ def atomic_save(path, save):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def refuse_link(path):
+    """Raise NotRegularFile (an OSError) if `path` is a symbolic link: the project never writes through one."""
+    if os.path.islink(path):
+        raise NotRegularFile(errno.ELOOP, "is a symbolic link", path)
 
 
 def atomic_write_text(path, text):
@@ -153,6 +164,7 @@ def state_checksum(state):
 def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None):
     """Write a complete checkpoint for `state["step"]`, then prune to the newest `keep`."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)
+    refuse_link(folder)  # checkpoints/ elsewhere would be written, and pruned, through the link
     os.makedirs(folder, exist_ok=True)
     final = os.path.join(folder, checkpoint_name(state["step"]))
     staging = tempfile.mkdtemp(prefix=".tmp-", dir=folder)

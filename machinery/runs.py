@@ -11,19 +11,21 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import tempfile
 import time
 
 from machinery import checkpoint, run_files
-from machinery.safe_files import NotRegularFile, open_regular
+from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
 from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
                                new_config, real_images_per_step, resume_config)
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
-WEIGHT_FILES = [checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
-                checkpoint.DISCRIMINATOR_WEIGHTS]
+WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
+                checkpoint.DISCRIMINATOR_WEIGHTS)
+OUTPUT_FILES = ("config.json", "metrics.csv", "losses.png", "eval.json", *WEIGHT_FILES)  # read or rewritten
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
 
 
@@ -88,14 +90,33 @@ def lock_run_dir(run_dir):
     return lock
 
 
-def check_run_folders(run_dir):
-    """Refuse a run whose progress/, checkpoints/ or tensorboard/ is there but is no folder of its own."""
-    for name in RUN_FOLDERS:
+def check_run_paths(run_dir):
+    """Refuse a run whose own paths are not plain files and folders of its own, before anything is written.
+
+    A link named progress/ or metrics.csv would have the run write (or rewrite, or prune) files
+    wherever it points; a FIFO or a device named like a run file would make a read wait for ever.
+    The run's folders must be folders, its files regular files; inside its folders, which only
+    the project writes, nothing may be a link or a special file.
+    """
+    for name in RUN_FOLDERS + OUTPUT_FILES:
         path = os.path.join(run_dir, name)
-        if os.path.islink(path):
-            raise RunError(f"{path}: is a symbolic link; a run writes only into folders of its own (move it away)")
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise RunError(f"{path}: is not a folder; a run writes its {name} there (move it away)")
+        if not os.path.lexists(path):
+            continue
+        wanted = stat.S_ISDIR if name in RUN_FOLDERS else stat.S_ISREG
+        refuse_unless(path, wanted, f"a run writes its {name} there")
+        for folder, subfolders, names in os.walk(path) if wanted is stat.S_ISDIR else ():
+            for entry in subfolders + names:  # os.walk lists a link to a folder among the folders
+                entry_path = os.path.join(folder, entry)
+                refuse_unless(entry_path, lambda mode: stat.S_ISDIR(mode) or stat.S_ISREG(mode),
+                              "only the project writes in this folder")
+
+
+def refuse_unless(path, test, why):
+    """Raise RunError naming `path` and what it is, unless test(its own st_mode) holds."""
+    mode = os.lstat(path).st_mode
+    if not test(mode):
+        what = "is not a folder" if test is stat.S_ISDIR and not stat.S_ISLNK(mode) else kind_of(mode)
+        raise RunError(f"{path}: {what}; {why} (move it away)")
 
 
 def trained_files(run_dir):
@@ -103,7 +124,7 @@ def trained_files(run_dir):
     weights, scores, any checkpoint folder (damaged ones too), more than one epoch's grid. A run
     killed before its first checkpoint holds none of these, only its config.json, TensorBoard
     points of its first steps and at most its first epoch's grid (a kill just before the checkpoint)."""
-    found = [name for name in WEIGHT_FILES + ["eval.json"] if os.path.lexists(os.path.join(run_dir, name))]
+    found = [name for name in WEIGHT_FILES + ("eval.json",) if os.path.lexists(os.path.join(run_dir, name))]
     folder = os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)
     if os.path.isdir(folder):  # a half-written first checkpoint (.tmp-*) is not training to keep
         found += [f"{checkpoint.CHECKPOINT_DIR}/{name}" for name in sorted(os.listdir(folder))
@@ -167,8 +188,8 @@ def check_run(args):
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
     if args.resume:
+        check_run_paths(args.resume)  # links and special files: refused, never written through or read
         config, run_dir = resume_config(args), args.resume
-        check_run_folders(run_dir)
         if not helper:
             for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
                 if os.path.isdir(folder):

@@ -7,10 +7,24 @@ command must leave alone before and after it.
 """
 import hashlib
 import os
+import shutil
 
 import pytest
 
+from conftest import TINY, run_script
 from machinery import runs
+from test_bad_input import tree_digest
+from test_every_flag import expect_one_line
+
+
+@pytest.fixture(scope="module")
+def finished(real_archive, tmp_path_factory):
+    """A run of 2 epochs of 1 step: checkpoints step-00000001 and step-00000002, every output file."""
+    run_dir = str(tmp_path_factory.mktemp("safety") / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", run_dir, "--epochs", "2", "--steps-per-epoch",
+                        "1", "--ema", "0.9", *TINY)
+    assert result.returncode == 0, result.stderr[-1500:]
+    return run_dir
 
 
 def sha256(path):
@@ -83,3 +97,42 @@ def test_overwrite_counts_a_look_alike_as_a_persons_file(tmp_path, users_file):
         run_files.remove_project_files(str(tmp_path))
     assert sha256(tmp_path / users_file) == kept[users_file]
     assert os.path.exists(tmp_path / "config.json")
+
+
+# Each of the run's own paths, replaced by a link to a copy of it elsewhere.
+OUTPUT_PATHS = ["progress", "checkpoints", "tensorboard", "metrics.csv", "losses.png", "generator.weights.h5",
+                "config.json", "checkpoints/step-00000002", "progress/epoch_0002.png"]
+
+
+@pytest.mark.parametrize("relative", OUTPUT_PATHS)
+def test_a_link_among_the_runs_own_paths_is_refused_before_training(finished, tmp_path, relative):
+    """--resume wrote its grids, checkpoints, events and files through such a link, wherever it pointed."""
+    copy, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(finished, copy)
+    elsewhere.mkdir()
+    os.rename(copy / relative, elsewhere / "target")
+    os.symlink(elsewhere / "target", copy / relative)
+    before = tree_digest(str(elsewhere))
+    expect_one_line("train.py", ["--resume", str(copy), "--epochs", "3"], f"{relative}: is a symbolic link",
+                    str(copy))
+    assert tree_digest(str(elsewhere)) == before and os.path.islink(copy / relative)
+
+
+def test_atomic_writes_never_follow_a_link(tmp_path):
+    """atomic_save replaced a link with a file of its own; a checkpoints/ link had checkpoints written through it."""
+    from machinery import checkpoint
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "metrics.csv").write_text("someone else's file")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.symlink(elsewhere / "metrics.csv", run_dir / "metrics.csv")
+    os.symlink(elsewhere, run_dir / "checkpoints")
+    before = tree_digest(str(elsewhere))
+    with pytest.raises(OSError, match="is a symbolic link"):
+        checkpoint.atomic_write_text(str(run_dir / "metrics.csv"), "epoch,step\n")
+    with pytest.raises(OSError, match="is a symbolic link"):
+        checkpoint.save_checkpoint(str(run_dir), None, None, {"step": 1})
+    assert tree_digest(str(elsewhere)) == before and sorted(os.listdir(run_dir)) == ["checkpoints", "metrics.csv"]
+    assert os.path.islink(run_dir / "metrics.csv")
