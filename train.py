@@ -39,7 +39,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
 from defDATA import make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
-from machinery import progress, runs, session
+from machinery import progress, runs, session, write_failures
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
 from samples import fixed_noise_grid
@@ -287,6 +287,8 @@ def main(argv=None):
         run = start(plan, args, strategy, jit_compile)
     except (RunError, EvalError) as error:
         sys.exit(f"error: {one_line(error)}")
+    except OSError as error:  # a disk that filled up, or a folder made read-only, while the run was starting
+        sys.exit(write_failures.describe(error, args.resume or args.out, "run this command again"))
     if stop.requested:  # Ctrl-C while starting: the run folder holds its config, and no training was lost
         log(f"stopped before the first step; resume with: {runs.resume_command(run.chief_dir)} "
             f"--epochs {run.target_epochs}")

@@ -15,7 +15,7 @@ import stat
 import tempfile
 import time
 
-from machinery import checkpoint, run_files
+from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
@@ -133,6 +133,17 @@ def trained_files(run_dir):
     return found + ([f"{len(grids)} progress grids"] if len(grids) > 1 else [])
 
 
+def check_room_to_save(run_dir, checkpoint_path):
+    """Refuse to resume onto a disk without room for the next save: as much as the checkpoint
+    resumed from and the weights files beside it take (write_failures.py says why it matters)."""
+    files = [os.path.join(checkpoint_path, name) for name in os.listdir(checkpoint_path)]
+    files += [os.path.join(run_dir, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(run_dir, name))]
+    try:
+        write_failures.check_free_space(run_dir, sum(os.lstat(path).st_size for path in files))
+    except OSError as error:
+        raise RunError(f"--resume {run_dir}: {error.strerror}. Free some space, then run this again") from None
+
+
 def load_images(config, dry_run):
     """The training images and their classes (defDATA.load_cifar10), checked to fill a step."""
     try:
@@ -191,7 +202,7 @@ def check_run(args):
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
         config, run_dir = resume_config(args), args.resume
         if not helper:
-            for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
+            for folder in [run_dir] + [os.path.join(run_dir, name) for name in RUN_FOLDERS]:
                 if os.path.isdir(folder):
                     check_writable_folder("--resume", folder)
         trained = [] if checkpoint.list_checkpoints(run_dir) else trained_files(run_dir)
@@ -209,6 +220,8 @@ def check_run(args):
                   "starting it from its config.json, nothing is lost", flush=True)
         elif args.epochs <= found[1]["epoch"]:
             raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
+        elif not helper:
+            check_room_to_save(run_dir, found[0])
     else:
         config, run_dir = new_config(args), args.out or "runs/cifar10"
         if not helper:

@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from machinery import checkpoint, run_files
+from machinery import checkpoint, run_files, write_failures
 from machinery.options import RunError, real_images_per_step
 from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
 from machinery.runs import lock_run_dir
@@ -176,6 +176,12 @@ def open_run(plan, args, networks, strategy, jit_compile):
 def save_everything(run):
     """Checkpoint (all state) plus the latest weights at the top of the run dir; returns the checkpoint's path."""
     ema_model = run.ema.model if run.ema else None
+    averages = [ema_model] if ema_model else []
+    # A save writes the stacked model (with G's optimizer) and the average into the checkpoint, then
+    # G, D (counted with its optimizer, also in the checkpoint) and the average beside it: refuse it
+    # unless all that fits, before HDF5 opens a file (write_failures.py says why).
+    saved = [run.gan, *averages, run.generator, run.discriminator, *averages]
+    write_failures.check_free_space(run.dir, sum(map(write_failures.weights_bytes, saved)))
     path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
                                       ema_generator=ema_model)
     files = [(run.generator, checkpoint.GENERATOR_WEIGHTS), (run.discriminator, checkpoint.DISCRIMINATOR_WEIGHTS)]
@@ -188,6 +194,7 @@ def keep_if_best(run, fd):
     """Keep the generator as generator.best.weights.h5 when `fd` is its best score so far."""
     if run.best_fd is None or fd < run.best_fd:
         run.best_fd = fd
+        write_failures.check_free_space(run.dir, write_failures.weights_bytes(run.sampler))
         checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
 
 
@@ -244,22 +251,32 @@ def failures_in_one_line(run, plan, args):
     from machinery.runs import resume_command
 
     resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
+    failed = []  # the one line of a failed write, once known
+
+    def stop_now(error):  # a failed write h5py reports while freeing its objects, where no `try` sees it
+        write_failures.exit_at_once(write_failures.describe(error, run.dir, resume))
+
     try:
-        yield
+        with write_failures.LostWriteHooks(stop_now):
+            yield
     except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
         if args.strategy != "multi-worker":
             raise
         raise SystemExit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
                          f"every checkpoint written is intact. Start every worker again with: "
                          f"{resume} --strategy multi-worker") from None
-    except OSError as error:  # e.g. the disk filled up: every file written so far is complete
-        raise SystemExit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                         f"checkpoint is intact. Free some space, then: {resume}") from None
+    except (OSError, ValueError, RuntimeError) as error:  # a full disk, a folder made read-only ...
+        lost = write_failures.lost_write(error)  # h5py's ValueError or RuntimeError of a failed write included
+        if lost is None:
+            raise
+        failed.append(write_failures.describe(lost, run.dir, resume))  # every file written so far is complete
     finally:
         if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
             shutil.rmtree(run.dir, ignore_errors=True)
             print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
                   flush=True)
+        if failed:
+            write_failures.exit_at_once(failed[0])
 
 
 def peak_memory():

@@ -136,3 +136,115 @@ def test_atomic_writes_never_follow_a_link(tmp_path):
         checkpoint.save_checkpoint(str(run_dir), None, None, {"step": 1})
     assert tree_digest(str(elsewhere)) == before and sorted(os.listdir(run_dir)) == ["checkpoints", "metrics.csv"]
     assert os.path.islink(run_dir / "metrics.csv")
+
+
+def mounted(folder, *options):
+    """Mount a file system at `folder` (root only); False where this machine does not allow it."""
+    import subprocess
+
+    folder.mkdir(exist_ok=True)
+    return subprocess.run(["mount", *options, str(folder)], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB file system (tmpfs), unmounted afterwards; the test is skipped where mounting is not allowed."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    if not mounted(disk, "-t", "tmpfs", "-o", "size=8M", "tmpfs"):
+        pytest.skip("cannot mount a small file system here (needs root)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(folder):
+    """Write a ballast file until the disk holding `folder` is full."""
+    with open(folder / "ballast", "wb", buffering=0) as file_object:
+        try:
+            while True:
+                file_object.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_resume_on_a_full_disk_is_one_line_and_changes_nothing(finished, small_disk):
+    """A full disk: an h5py message split over lines, "Exception ignored" tracebacks, then a segmentation fault."""
+    copy = small_disk / "run"
+    shutil.copytree(finished, copy)
+    fill(small_disk)
+    before = tree_digest(str(copy))
+    result = run_script("train.py", "--resume", str(copy), "--epochs", "4", timeout=300)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, "\n".join(lines[-20:])
+    assert lines[0].startswith("error: ") and "Free some space" in lines[0], lines[0]
+    assert tree_digest(str(copy)) == before
+
+
+def test_a_read_only_progress_folder_is_named_as_such(finished, tmp_path):
+    """A read-only progress/ was reported, after an epoch of training, as a full disk ("Free some space")."""
+    import subprocess
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    progress = copy / "progress"
+    if not mounted(progress, "--bind", str(progress)):
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        assert mounted(progress, "-o", "remount,ro,bind")
+        before = tree_digest(str(copy))
+        result = run_script("train.py", "--resume", str(copy), "--epochs", "4", timeout=300)
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode != 0 and len(lines) == 1, "\n".join(lines[-20:])
+        assert "progress" in lines[0] and "Read-only file system" in lines[0] and "space" not in lines[0], lines[0]
+        assert tree_digest(str(copy)) == before
+    finally:
+        subprocess.run(["umount", "-l", str(progress)], check=False)
+
+
+H5PY_MESSAGE = ("Can't synchronously write data (file write failed: time = Tue Dec  1 03:37:31 2026\n, filename = "
+                "'run/checkpoints/.tmp-wqfa2ezk/state.weights.h5', errno = 28, error message = 'No space left')")
+
+
+@pytest.mark.parametrize("error, cause", [(OSError(28, H5PY_MESSAGE), "Free some space"),
+                                          (OSError(30, "Read-only file system"), "not writable"),
+                                          (OSError(13, "Permission denied"), "not writable")])
+def test_a_failed_write_during_training_is_one_line_naming_its_cause(tmp_path, monkeypatch, capsys, error, cause):
+    """h5py's message spans lines; a read-only or forbidden folder is not a full disk."""
+    from types import SimpleNamespace
+
+    from machinery import session
+
+    exits = []
+    monkeypatch.setattr(session.os, "_exit", lambda code: exits.append(code) or (_ for _ in ()).throw(SystemExit))
+    run = SimpleNamespace(dir=str(tmp_path), chief_dir=str(tmp_path), target_epochs=4)
+    with pytest.raises(SystemExit):
+        with session.failures_in_one_line(run, SimpleNamespace(helper=False), SimpleNamespace(strategy="none")):
+            raise error
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exits == [1] and len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and cause in lines[0] and "--resume" in lines[0], lines[0]
+    assert ("space" in lines[0]) == (cause == "Free some space"), lines[0]
+
+
+def test_a_save_that_would_not_fit_writes_nothing(tmp_path, monkeypatch):
+    """HDF5 cannot fail cleanly on a full disk (h5py issue 914: tracebacks while it frees its objects, then a
+    segmentation fault when the file is closed), so a save that might not fit is refused before it starts."""
+    import errno
+    from types import SimpleNamespace
+
+    import keras
+    import numpy as np
+
+    from machinery import checkpoint, session
+
+    generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    gan = keras.Sequential([generator, discriminator])
+    run = SimpleNamespace(dir=str(tmp_path), gan=gan, generator=generator, discriminator=discriminator, ema=None,
+                          fixed_noise=np.zeros((2, 4), np.float32), keep=2, state=lambda: {"step": 1})
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 4096))
+    with pytest.raises(OSError) as failed:
+        session.save_everything(run)
+    assert failed.value.errno == errno.ENOSPC and "MB free" in str(failed.value)
+    assert os.listdir(tmp_path) == []
