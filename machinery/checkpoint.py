@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from machinery.safe_files import NotRegularFile
+from machinery.safe_files import NotRegularFile, read_json, refuse_unless_regular
 
 # The weight files at the top of a run directory (what samples.py and evaluate.py read).
 GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
@@ -201,8 +201,10 @@ def check_state(state, path):
     """Refuse a state.json that is not what save_checkpoint wrote for this folder's step."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: {STATE_FILE} holds a {type(state).__name__}, not a checkpoint's state")
-    # Checkpoints written before state.json had a checksum of its own are checked by shape alone.
-    if STATE_CHECKSUM in state and state[STATE_CHECKSUM] != state_checksum(state):
+    # Without its checksum nothing says that the entries are the ones saved: an edit would be used.
+    if STATE_CHECKSUM not in state:
+        raise CheckpointError(f"{path}: {STATE_FILE} has no checksum ('{STATE_CHECKSUM}'), so it cannot be trusted")
+    if state[STATE_CHECKSUM] != state_checksum(state):
         raise CheckpointError(f"{path}: {STATE_FILE} does not match its checksum")
     for key, kind in STATE_TYPES.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
@@ -230,8 +232,9 @@ def is_intact(path):
 def read_checkpoint_state(path):
     """Return (state, fixed_noise) of a checkpoint folder, or raise CheckpointError if damaged."""
     try:
-        with open(os.path.join(path, STATE_FILE), encoding="utf-8") as file_object:
-            state = json.load(file_object)
+        for name in os.listdir(path):  # a link or a FIFO in a checkpoint is damage, never followed or waited on
+            refuse_unless_regular(os.path.join(path, name))
+        state = read_json(os.path.join(path, STATE_FILE))
         check_state(state, path)
         for name, expected in state["sha256"].items():
             if file_sha256(os.path.join(path, name)) != expected:

@@ -13,6 +13,7 @@ import os
 import sys
 
 from defDATA import DataError, parse_classes
+from machinery.safe_files import read_json
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
 
@@ -233,9 +234,8 @@ def new_config(args):
 def read_config(run_dir, flag="--resume"):
     """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
-    try:
-        with open(path, encoding="utf-8") as file_object:
-            config = json.load(file_object)
+    try:  # never through a link, never waiting on a FIFO; nesting too deep is a ValueError (safe_files.py)
+        config = read_json(path)
     except FileNotFoundError:
         raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
     except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...

@@ -22,7 +22,8 @@ from test_bad_input import tree_digest
 from test_every_flag import expect_one_line
 
 DAMAGES = {"truncated": lambda data: data[:len(data) // 2], "emptied": lambda data: b"",
-           "JSON of the wrong shape": lambda data: b'{"epoch": [1, 2], "step": "x"}'}
+           "JSON of the wrong shape": lambda data: b'{"epoch": [1, 2], "step": "x"}',
+           "nested 100,000 deep": lambda data: b"[" * 100_000 + b"]" * 100_000}  # once a RecursionError
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +213,29 @@ def test_resume_of_a_copy_of_the_shipped_generator_is_refused(real_archive, tmp_
     with pytest.raises(runs.RunError, match="holds trained weights .*generator.ema.weights.h5.* --out"):
         runs.check_run(train.parse_args(["--resume", copy, "--epochs", "2", "--data", real_archive]))
     assert tree_digest(copy) == before
+
+
+def test_eval_json_nested_too_deeply_is_one_line(two_checkpoints, tmp_path):
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "eval.json"), "w") as file_object:
+        file_object.write("[" * 100_000 + "]" * 100_000)
+    expect_one_line("evaluate.py", [copy, "--features", os.path.join(copy, "missing.tflite")],
+                    "eval.json: not readable JSON", copy)
+
+
+def test_a_state_json_without_its_checksum_is_not_trusted(two_checkpoints, tmp_path):
+    """Only "checked by shape": an edited state.json without its checksum was used, then failed on its edits."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    path = os.path.join(copy, "checkpoints", "step-00000002", "state.json")
+    with open(path) as file_object:
+        state = json.load(file_object)
+    del state["state_sha256"]
+    state["random_state"] = [[1, 2, 3]]  # of the right type, the wrong shape
+    with open(path, "w") as file_object:
+        json.dump(state, file_object)
+    warnings = []
+    found_path, found_state, _ = find_latest_checkpoint(copy, report=warnings.append)
+    assert os.path.basename(found_path) == "step-00000001" and found_state["step"] == 1
+    assert len(warnings) == 1 and "step-00000002" in warnings[0] and "no checksum" in warnings[0], warnings

@@ -248,3 +248,20 @@ def test_a_save_that_would_not_fit_writes_nothing(tmp_path, monkeypatch):
         session.save_everything(run)
     assert failed.value.errno == errno.ENOSPC and "MB free" in str(failed.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_temporaries_that_are_links_or_the_wrong_kind_are_left_alone(tmp_path):
+    """A .tmp-* link was removed (or rmtree'd: a traceback), a .tmp-* file in checkpoints/ deleted."""
+    from machinery import run_files
+
+    elsewhere = tmp_path / "elsewhere"
+    make_files(elsewhere, ["notes.txt", "folder/notes.txt"])
+    before = tree_digest(str(elsewhere))
+    run_dir = tmp_path / "run"
+    kept = make_files(run_dir, ["checkpoints/.tmp-q1w2e3r4"])  # named like a staging folder, but a file
+    os.symlink(elsewhere / "notes.txt", run_dir / ".tmp-ab_12xyz-config.json")
+    os.symlink(elsewhere / "folder", run_dir / "checkpoints" / ".tmp-a1b2c3d4")
+    run_files.remove_stale_temporaries(str(run_dir))
+    assert os.path.islink(run_dir / ".tmp-ab_12xyz-config.json") and os.path.islink(run_dir / "checkpoints/.tmp-a1b2c3d4")
+    assert sha256(run_dir / "checkpoints/.tmp-q1w2e3r4") == kept["checkpoints/.tmp-q1w2e3r4"]
+    assert tree_digest(str(elsewhere)) == before
