@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -144,15 +145,16 @@ def list_checkpoints(run_dir):
     return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if re.fullmatch(r"step-\d{8}", name)]
 
 
-def set_aside(path, report=print):
-    """Rename a damaged checkpoint folder to damaged-step-N (never deleted: a person may want to look)."""
+def set_aside(path, report=print, why=""):
+    """Rename a damaged checkpoint folder to damaged-step-N (never deleted: a person may want to look);
+    `why`, if given, is said in the warning."""
     folder, name = os.path.split(path)
     target, number = os.path.join(folder, "damaged-" + name), 1
     while os.path.exists(target):
         number += 1
         target = os.path.join(folder, f"damaged-{name}-{number}")
     os.replace(path, target)
-    report(f"warning: set aside the damaged checkpoint {path} as {target}")
+    report(f"warning: set aside the damaged checkpoint {path}{f' ({why})' if why else ''} as {target}")
 
 
 def state_checksum(state):
@@ -247,12 +249,38 @@ def read_checkpoint_state(path):
     return state, fixed_noise
 
 
-def find_latest_checkpoint(run_dir, report=print):
-    """Return (path, state, fixed_noise) of the newest intact checkpoint, or None."""
+def intact_checkpoints(run_dir, report=print):
+    """(path, state, fixed_noise) of each intact checkpoint, newest first; a damaged one is reported."""
     for path in reversed(list_checkpoints(run_dir)):
         try:
             state, fixed_noise = read_checkpoint_state(path)
-            return path, state, fixed_noise
         except CheckpointError as error:
             report(f"warning: skipping {error}")
-    return None
+            continue
+        yield path, state, fixed_noise
+
+
+def find_latest_checkpoint(run_dir, report=print):
+    """Return (path, state, fixed_noise) of the newest intact checkpoint, or None."""
+    return next(intact_checkpoints(run_dir, report), None)
+
+
+def load_weights(gan, ema_model, path, state):
+    """Load checkpoint `path` into the stacked model (and the average). Raises CheckpointError, in one
+    line, if its weights do not fit them: another run's checkpoint, or config.json edited since.
+
+    Keras loads what fits and warns about each part it skips ("Skipping ..."), 10 to 36 lines
+    before its error, or instead of one: a skipped part would keep its fresh values, so here
+    it does not fit either, and the warnings are caught rather than printed.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as temporary_folder:
+            warnings.simplefilter("always")
+            gan.load_weights(weights_in_current_layout(os.path.join(path, WEIGHTS_FILE), temporary_folder))
+            if ema_model is not None:
+                ema_model.load_weights(os.path.join(path, ema_file(state)))
+    except (ValueError, KeyError, OSError) as error:
+        raise CheckpointError(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}") from None
+    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")]
+    if skipped:
+        raise CheckpointError(f"Keras skipped a part: {skipped[0].splitlines()[0][:120]}")

@@ -12,7 +12,6 @@ import os
 import resource
 import shutil
 import signal
-import tempfile
 
 import numpy as np
 
@@ -147,23 +146,18 @@ def open_run(plan, args, networks, strategy, jit_compile):
         if not plan.helper:
             print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
         return run
-    path, state, fixed_noise = found
-    for damaged in checkpoint.list_checkpoints(run_dir):
-        if damaged > path:  # newer than the checkpoint chosen, so found damaged: never count or choose it again
-            checkpoint.set_aside(damaged)
+    path, state, fixed_noise, unfit = load_newest_that_fits(found, gan, ema, run_dir)
+    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
+    try:
+        run.restore(state)
+    except (ValueError, TypeError, KeyError, IndexError) as error:  # entries edited, checksum and all
+        raise RunError(f"{path}: its {checkpoint.STATE_FILE} does not fit the networks {run_dir}/config.json "
+                       f"describes ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    for newer in checkpoint.list_checkpoints(run_dir):
+        if newer > path:  # damaged, or another run's: never count or choose it again
+            checkpoint.set_aside(newer, why=unfit.get(newer, ""))
     run_files.remove_stale_temporaries(run_dir)  # half-written files of a killed run, and only those
     os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
-    try:
-        with tempfile.TemporaryDirectory() as temporary_folder:
-            gan.load_weights(checkpoint.weights_in_current_layout(os.path.join(path, checkpoint.WEIGHTS_FILE),
-                                                                  temporary_folder))
-        if ema:
-            ema.model.load_weights(os.path.join(path, checkpoint.ema_file(state)))
-    except (ValueError, KeyError, OSError) as error:  # e.g. config.json edited since the checkpoint was saved
-        raise RunError(f"{path}: its weights do not fit the networks {run_dir}/config.json describes "
-                       f"({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
-    run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
-    run.restore(state)
     run.lock, run.chief_dir = plan.lock, plan.chief_dir
     if args.precision and not plan.helper:  # a precision typed on resuming is the run's from now on
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
@@ -171,6 +165,23 @@ def open_run(plan, args, networks, strategy, jit_compile):
     run.tensorboard = TensorBoardLog(run_dir, run.step)  # and any TensorBoard point newer than it
     print(f"resuming {run_dir} from {path}: epoch {run.epoch}, step {run.step}", flush=True)
     return run
+
+
+def load_newest_that_fits(found, gan, ema, run_dir):
+    """Load the newest intact checkpoint whose weights fit the networks, `found` or an older one:
+    (path, state, fixed_noise, {newer path: why it did not fit}). A newer one copied from another
+    run is passed over; if none fits (config.json edited since), RunError, and nothing changed."""
+    unfit = {}
+    for path, state, fixed_noise in checkpoint.intact_checkpoints(os.path.dirname(os.path.dirname(found[0])),
+                                                                  report=lambda message: None):
+        try:
+            checkpoint.load_weights(gan, ema.model if ema else None, path, state)
+            return path, state, fixed_noise, {newer: f"its weights do not fit config.json: {why}"
+                                              for newer, why in unfit.items()}
+        except checkpoint.CheckpointError as error:
+            unfit[path] = str(error)
+    raise RunError(f"{found[0]}: its weights do not fit the networks {run_dir}/config.json describes "
+                   f"({unfit[found[0]]})")
 
 
 def save_everything(run):

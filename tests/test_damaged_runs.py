@@ -7,6 +7,7 @@ generator's weights) stops the command with one line and changes nothing.
 """
 import os
 import json
+import re
 import shlex
 import shutil
 import signal
@@ -239,3 +240,50 @@ def test_a_state_json_without_its_checksum_is_not_trusted(two_checkpoints, tmp_p
     found_path, found_state, _ = find_latest_checkpoint(copy, report=warnings.append)
     assert os.path.basename(found_path) == "step-00000001" and found_state["step"] == 1
     assert len(warnings) == 1 and "step-00000002" in warnings[0] and "no checksum" in warnings[0], warnings
+
+
+TENSORFLOW_LOG = re.compile(r"[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog")
+
+
+def after_start_up(output):
+    """The lines besides TensorFlow's start-up lines and train.py's 'precision' and 'devices' lines."""
+    return [line for line in output.strip().splitlines()
+            if line and not TENSORFLOW_LOG.match(line) and not line.startswith(("precision ", "devices: "))]
+
+
+def test_weights_that_do_not_fit_config_json_are_one_line_without_keras_warnings(two_checkpoints, tmp_path):
+    """config.json made conditional: Keras' "Skipping ..." warnings, 10-36 lines of them, came before the error."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "config.json")) as file_object:
+        config = json.load(file_object)
+    config["conditional"] = True
+    with open(os.path.join(copy, "config.json"), "w") as file_object:
+        json.dump(config, file_object)
+    before = tree_digest(copy)
+    result = run_script("train.py", "--resume", copy, "--epochs", "3")
+    lines = after_start_up(result.stdout + "\n" + result.stderr)
+    assert result.returncode != 0 and len(lines) == 1, "\n".join(lines[-40:])
+    assert lines[0].startswith("error: ") and "weights do not fit the networks" in lines[0], lines[0]
+    assert tree_digest(copy) == before
+
+
+def test_a_newer_checkpoint_of_another_run_is_set_aside_for_the_older_intact_one(two_checkpoints, real_archive,
+                                                                                  tmp_path):
+    """Intact, but another run's (latent size 8): refused with 30 lines, though the older checkpoint fits."""
+    other, copy = str(tmp_path / "other"), str(tmp_path / "run")
+    result = run_script("train.py", "--data", real_archive, "--out", other, "--epochs", "2", "--steps-per-epoch", "1",
+                        "--ema", "0.9", *TINY[:-4], "--batch-size", "16", "--latent-dim", "8")
+    assert result.returncode == 0, result.stderr[-1500:]
+    shutil.copytree(two_checkpoints, copy)
+    newest = os.path.join(copy, "checkpoints", "step-00000002")
+    shutil.rmtree(newest)
+    shutil.copytree(os.path.join(other, "checkpoints", "step-00000002"), newest)
+    result = run_script("train.py", "--resume", copy, "--epochs", "3")
+    lines = after_start_up(result.stdout + "\n" + result.stderr)
+    assert result.returncode == 0, "\n".join(lines[-40:])
+    assert lines[0].startswith("warning: set aside") and "step-00000002" in lines[0] and "do not fit" in lines[0], lines
+    assert lines[1].startswith("resuming ") and lines[1].endswith("step-00000001: epoch 1, step 1"), lines
+    assert not any("Warning" in line or "Skipping" in line for line in lines), lines
+    assert os.path.isdir(os.path.join(copy, "checkpoints", "damaged-step-00000002"))
+    assert find_latest_checkpoint(copy)[1]["step"] == 3
