@@ -265,3 +265,32 @@ def test_temporaries_that_are_links_or_the_wrong_kind_are_left_alone(tmp_path):
     assert os.path.islink(run_dir / ".tmp-ab_12xyz-config.json") and os.path.islink(run_dir / "checkpoints/.tmp-a1b2c3d4")
     assert sha256(run_dir / "checkpoints/.tmp-q1w2e3r4") == kept["checkpoints/.tmp-q1w2e3r4"]
     assert tree_digest(str(elsewhere)) == before
+
+
+def fifo(path):
+    os.remove(path)
+    os.mkfifo(path)
+
+
+def dev_zero(path):
+    os.remove(path)
+    os.symlink("/dev/zero", path)
+
+
+@pytest.mark.parametrize("relative", ["config.json", "checkpoints/step-00000002/state.json"])
+@pytest.mark.parametrize("special", [fifo, dev_zero])
+def test_a_special_file_as_a_run_file_is_refused_at_once(finished, tmp_path, relative, special):
+    """A FIFO (no writer ever comes) or /dev/zero (no end) as config.json or state.json: a resume waited for ever."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    special(copy / relative)
+    expect_one_line("train.py", ["--resume", str(copy), "--epochs", "3"], relative, str(copy))
+    assert os.path.lexists(copy / relative)
+
+
+@pytest.mark.parametrize("special", [fifo, dev_zero])
+def test_a_special_file_as_config_json_is_refused_by_samples(finished, tmp_path, special):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    special(copy / "config.json")
+    expect_one_line("samples.py", [str(copy), "--out", str(tmp_path / "grid.png")], "config.json", str(copy))
