@@ -26,7 +26,6 @@ Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR --epochs N` continues exactly.
 """
 import argparse
-import shlex
 import sys
 import time
 
@@ -272,7 +271,7 @@ def train(run, images, classes, stop):
                 f"resume with: {runs.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
             return
     log(f"done: {run.epoch} epochs, {run.step} steps ({session.peak_memory()}). "
-        f"Draw samples with: python samples.py {shlex.quote(run.chief_dir)}")
+        f"Draw samples with: python samples.py {runs.shell_path(run.chief_dir)}")
 
 
 def main(argv=None):

@@ -246,6 +246,12 @@ def is_chief():
     return task["type"] == "worker" and task["index"] == 0
 
 
+def shell_path(path):
+    """`path` as a shell word that pastes safely: quoted, and "./-x" for a relative "-x", which a
+    command would otherwise read as options."""
+    return shlex.quote("./" + path if path.startswith("-") else path)
+
+
 def resume_command(run_dir):
     """The command that resumes run_dir, quoted so that it pastes safely into a shell."""
-    return f"python train.py --resume {shlex.quote(run_dir)}"
+    return f"python train.py --resume {shell_path(run_dir)}"

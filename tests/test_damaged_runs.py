@@ -287,3 +287,24 @@ def test_a_newer_checkpoint_of_another_run_is_set_aside_for_the_older_intact_one
     assert not any("Warning" in line or "Skipping" in line for line in lines), lines
     assert os.path.isdir(os.path.join(copy, "checkpoints", "damaged-step-00000002"))
     assert find_latest_checkpoint(copy)[1]["step"] == 3
+
+
+def test_printed_commands_for_a_folder_named_like_an_option_work(real_archive, tmp_path):
+    """`python samples.py -rf-rel` is read as options: a relative folder starting with '-' is printed as ./-rf-rel."""
+    import train
+    from machinery import runs
+
+    resume = runs.resume_command("-rf-rel")
+    assert resume == "python train.py --resume ./-rf-rel"
+    assert train.parse_args(shlex.split(resume)[2:] + ["--epochs", "2"]).resume == "./-rf-rel"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--data", real_archive, "--out=-rf-rel",
+                             "--epochs", "1", "--steps-per-epoch", "1", *TINY], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-1500:]
+    printed = result.stdout.split("Draw samples with: ")[1].strip()
+    assert printed == "python samples.py ./-rf-rel"
+    pasted = subprocess.run(printed.replace("python samples.py", f"{shlex.quote(sys.executable)} "
+                                            f"{shlex.quote(os.path.join(ROOT, 'samples.py'))}", 1),
+                            shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert pasted.returncode == 0, pasted.stderr[-1500:]
+    assert os.path.isfile(tmp_path / "-rf-rel" / "samples.png")
