@@ -55,7 +55,7 @@ def check_free_space(folder, byte_count):
 
 
 def lost_write(error):
-    """The OSError behind a failed write: `error` itself, or the errno in h5py's text; None if it is no write failure."""
+    """The OSError behind a failed write: `error` itself, or the errno in h5py's text; None if no write failed."""
     if isinstance(error, OSError):
         return error
     match = re.search(r"errno = (\d+)", str(error)) if isinstance(error, (ValueError, RuntimeError)) else None

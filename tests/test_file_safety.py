@@ -86,7 +86,7 @@ def test_resume_removes_only_the_projects_own_temporaries(tmp_path):
 @pytest.mark.parametrize("users_file", USERS_FILES + ["tensorboard/events.out.tfevents.my-notes.txt",
                                                       "tensorboard/events.out.tfevents.1796095574.vm.3747.0.v2.txt"])
 def test_overwrite_counts_a_look_alike_as_a_persons_file(tmp_path, users_file):
-    """--overwrite removed any .tmp-* file or folder of the run's own folders, and any tensorboard/events.out.tfevents.*."""
+    """--overwrite removed any .tmp-* file or folder in the run's folders, and any tensorboard/events.out.tfevents.*."""
     from machinery import run_files
 
     make_files(tmp_path, ["config.json", "tensorboard/events.out.tfevents.1796095574.vm.3747.0.v2",
@@ -262,7 +262,8 @@ def test_temporaries_that_are_links_or_the_wrong_kind_are_left_alone(tmp_path):
     os.symlink(elsewhere / "notes.txt", run_dir / ".tmp-ab_12xyz-config.json")
     os.symlink(elsewhere / "folder", run_dir / "checkpoints" / ".tmp-a1b2c3d4")
     run_files.remove_stale_temporaries(str(run_dir))
-    assert os.path.islink(run_dir / ".tmp-ab_12xyz-config.json") and os.path.islink(run_dir / "checkpoints/.tmp-a1b2c3d4")
+    assert os.path.islink(run_dir / ".tmp-ab_12xyz-config.json")
+    assert os.path.islink(run_dir / "checkpoints" / ".tmp-a1b2c3d4")
     assert sha256(run_dir / "checkpoints/.tmp-q1w2e3r4") == kept["checkpoints/.tmp-q1w2e3r4"]
     assert tree_digest(str(elsewhere)) == before
 
