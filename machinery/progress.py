@@ -106,7 +106,9 @@ def read_results(run_dir):
         return []
     try:  # never through a link, never waiting on a FIFO; nesting too deep is a ValueError (safe_files.py)
         entries = read_json(path)
-    except (OSError, ValueError):
+    except OSError as error:  # a link, a FIFO, no permission ...
+        raise RunError(f"{path}: unreadable ({error.strerror}); move it away, it is not overwritten") from None
+    except ValueError:
         raise RunError(f"{path}: not readable JSON; move it away, it is not overwritten") from None
     if not isinstance(entries, list):
         raise RunError(f"{path}: holds a JSON {type(entries).__name__}, not a list of results; move it away, "

@@ -295,3 +295,14 @@ def test_a_special_file_as_config_json_is_refused_by_samples(finished, tmp_path,
     shutil.copytree(finished, copy)
     special(copy / "config.json")
     expect_one_line("samples.py", [str(copy), "--out", str(tmp_path / "grid.png")], "config.json", str(copy))
+
+
+@pytest.mark.parametrize("special", [fifo, dev_zero])
+def test_eval_json_that_is_a_special_file_is_one_line_at_once(tmp_path, special):
+    """evaluate.py reads a run's eval.json before appending to it: a FIFO made it wait for ever."""
+    from machinery import progress
+
+    (tmp_path / "eval.json").write_text("[]")
+    special(tmp_path / "eval.json")
+    with pytest.raises(runs.RunError, match=r"eval\.json: unreadable \(is a"):
+        progress.read_results(str(tmp_path))
