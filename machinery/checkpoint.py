@@ -270,8 +270,10 @@ def load_weights(gan, ema_model, path, state):
     line, if its weights do not fit them: another run's checkpoint, or config.json edited since.
 
     Keras loads what fits and warns about each part it skips ("Skipping ..."), 10 to 36 lines
-    before its error, or instead of one: a skipped part would keep its fresh values, so here
-    it does not fit either, and the warnings are caught rather than printed.
+    before its error, or instead of one: a skipped layer would keep its fresh values, so here
+    it does not fit either, and the warnings are caught rather than printed. A skipped
+    optimizer is let pass, as Keras does: a checkpoint saved under a tf.distribute strategy
+    holds more optimizer variables than one device has (its state then starts afresh).
     """
     try:
         with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as temporary_folder:
@@ -281,6 +283,7 @@ def load_weights(gan, ema_model, path, state):
                 ema_model.load_weights(os.path.join(path, ema_file(state)))
     except (ValueError, KeyError, OSError) as error:
         raise CheckpointError(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}") from None
-    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")]
+    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")
+               and not str(warning.message).startswith("Skipping variable loading for optimizer")]
     if skipped:
         raise CheckpointError(f"Keras skipped a part: {skipped[0].splitlines()[0][:120]}")
