@@ -295,7 +295,7 @@ def main(argv=None):
     # The data: CIFAR-10 images as uint8 and their classes, read and checked by defDATA.load_cifar10 in check_run.
     images, classes = plan.images, plan.classes
     run.evaluator = evaluator
-    with session.failures_in_one_line(run, plan, args):  # a full disk, a dead worker: one line, nothing lost
+    with write_failures.failures_in_one_line(run, plan, args):  # a full disk, a dead worker: one line, nothing lost
         train(run, images, classes, stop)
 
 

@@ -6,17 +6,15 @@ precision), builds the networks itself, then `open_run`, which creates the run's
 its newest intact checkpoint into those networks. `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
-import contextlib
 import json
 import os
 import resource
-import shutil
 import signal
 
 import numpy as np
 
 from machinery import checkpoint, run_files, write_failures
-from machinery.options import RunError, real_images_per_step
+from machinery.options import RESUME_MAY_CHANGE, RUN_KEYS, RunError, real_images_per_step
 from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
 from machinery.runs import lock_run_dir
 from machinery.tensorboard_log import TensorBoardLog
@@ -146,7 +144,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
         if not plan.helper:
             print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
         return run
-    path, state, fixed_noise, unfit = load_newest_that_fits(found, gan, ema, run_dir)
+    path, state, fixed_noise, unfit = load_newest_that_fits(found, gan, ema, run_dir, config)
     run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
     try:
         run.restore(state)
@@ -155,7 +153,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
                        f"describes ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
     for newer in checkpoint.list_checkpoints(run_dir):
         if newer > path:  # damaged, or another run's: never count or choose it again
-            checkpoint.set_aside(newer, why=unfit.get(newer, ""))
+            checkpoint.set_aside(newer, why=unfit.get(newer, ""))  # a damaged one was reported already
     run_files.remove_stale_temporaries(run_dir)  # half-written files of a killed run, and only those
     os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
     run.lock, run.chief_dir = plan.lock, plan.chief_dir
@@ -167,21 +165,33 @@ def open_run(plan, args, networks, strategy, jit_compile):
     return run
 
 
-def load_newest_that_fits(found, gan, ema, run_dir):
-    """Load the newest intact checkpoint whose weights fit the networks, `found` or an older one:
-    (path, state, fixed_noise, {newer path: why it did not fit}). A newer one copied from another
-    run is passed over; if none fits (config.json edited since), RunError, and nothing changed."""
+def load_newest_that_fits(found, gan, ema, run_dir, config):
+    """Load the newest intact checkpoint of this run, `found` or an older one: (path, state,
+    fixed_noise, {newer path: why it was passed over}). One copied from another run is passed
+    over, whether its weights do not fit or its config differs (another seed, say); if none is
+    this run's (config.json edited since, most likely), RunError, and nothing changed on disk."""
     unfit = {}
     for path, state, fixed_noise in checkpoint.intact_checkpoints(os.path.dirname(os.path.dirname(found[0])),
                                                                   report=lambda message: None):
         try:
             checkpoint.load_weights(gan, ema.model if ema else None, path, state)
-            return path, state, fixed_noise, {newer: f"its weights do not fit config.json: {why}"
-                                              for newer, why in unfit.items()}
         except checkpoint.CheckpointError as error:
-            unfit[path] = str(error)
-    raise RunError(f"{found[0]}: its weights do not fit the networks {run_dir}/config.json describes "
-                   f"({unfit[found[0]]})")
+            unfit[path] = f"its weights do not fit the networks {run_dir}/config.json describes ({error})"
+            continue
+        difference = config_difference(state["config"], config)
+        if difference is None:
+            return path, state, fixed_noise, unfit
+        unfit[path] = f"it was saved with {difference}; a resumed run keeps its config"
+    raise RunError(f"{found[0]}: {unfit[found[0]]}")
+
+
+def config_difference(saved, config):
+    """The first option that defines the run (options.RUN_KEYS) in which a checkpoint's config differs
+    from config.json, in words, or None. Where the data lives and the precision may differ."""
+    for key in RUN_KEYS:
+        if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != config.get(key):
+            return f"{key} {json.dumps(saved[key])[:40]}, {key} {json.dumps(config.get(key))[:40]} in config.json"
+    return None
 
 
 def save_everything(run):
@@ -251,43 +261,6 @@ class StopFlag:
         self.requested = True
         print(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
             "(press Ctrl-C again to quit now)", flush=True)
-
-
-@contextlib.contextmanager
-def failures_in_one_line(run, plan, args):
-    """Around the training loop: a failure a long run can meet becomes one line
-    that says how to resume, and a multi-worker helper's private folder goes."""
-    import tensorflow as tf
-
-    from machinery.runs import resume_command
-
-    resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
-    failed = []  # the one line of a failed write, once known
-
-    def stop_now(error):  # a failed write h5py reports while freeing its objects, where no `try` sees it
-        write_failures.exit_at_once(write_failures.describe(error, run.dir, resume))
-
-    try:
-        with write_failures.LostWriteHooks(stop_now):
-            yield
-    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
-        if args.strategy != "multi-worker":
-            raise
-        raise SystemExit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
-                         f"every checkpoint written is intact. Start every worker again with: "
-                         f"{resume} --strategy multi-worker") from None
-    except (OSError, ValueError, RuntimeError) as error:  # a full disk, a folder made read-only ...
-        lost = write_failures.lost_write(error)  # h5py's ValueError or RuntimeError of a failed write included
-        if lost is None:
-            raise
-        failed.append(write_failures.describe(lost, run.dir, resume))  # every file written so far is complete
-    finally:
-        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
-            shutil.rmtree(run.dir, ignore_errors=True)
-            print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
-                  flush=True)
-        if failed:
-            write_failures.exit_at_once(failed[0])
 
 
 def peak_memory():

@@ -14,6 +14,7 @@ when Python exits. So this module:
     interpreter's teardown where HDF5 would crash. That is safe: every file
     is written atomically (checkpoint.py), so what is on disk is complete.
 """
+import contextlib
 import errno
 import os
 import re
@@ -118,3 +119,40 @@ class LostWriteHooks:
         if error is None:
             return otherwise()
         self.on_lost_write(error)
+
+
+@contextlib.contextmanager
+def failures_in_one_line(run, plan, args):
+    """Around the training loop: a failure a long run can meet becomes one line
+    that says how to resume, and a multi-worker helper's private folder goes."""
+    import tensorflow as tf
+
+    from machinery.runs import resume_command
+
+    resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
+    failed = []  # the one line of a failed write, once known
+
+    def stop_now(error):  # a failed write h5py reports while freeing its objects, where no `try` sees it
+        exit_at_once(describe(error, run.dir, resume))
+
+    try:
+        with LostWriteHooks(stop_now):
+            yield
+    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
+        if args.strategy != "multi-worker":
+            raise
+        raise SystemExit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
+                         f"every checkpoint written is intact. Start every worker again with: "
+                         f"{resume} --strategy multi-worker") from None
+    except (OSError, ValueError, RuntimeError) as error:  # a full disk, a folder made read-only ...
+        lost = lost_write(error)  # h5py's ValueError or RuntimeError of a failed write included
+        if lost is None:
+            raise
+        failed.append(describe(lost, run.dir, resume))  # every file written so far is complete
+    finally:
+        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
+            shutil.rmtree(run.dir, ignore_errors=True)
+            print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
+                  flush=True)
+        if failed:
+            exit_at_once(failed[0])

@@ -268,12 +268,15 @@ def test_weights_that_do_not_fit_config_json_are_one_line_without_keras_warnings
     assert tree_digest(copy) == before
 
 
+@pytest.mark.parametrize("difference, why", [(["--latent-dim", "8"], "do not fit"), (["--seed", "7"], "seed")])
 def test_a_newer_checkpoint_of_another_run_is_set_aside_for_the_older_intact_one(two_checkpoints, real_archive,
-                                                                                  tmp_path):
-    """Intact, but another run's (latent size 8): refused with 30 lines, though the older checkpoint fits."""
+                                                                                  tmp_path, difference, why):
+    """Intact, but another run's: with latent size 8 refused with 30 lines, though the older checkpoint fits;
+    with another seed (the same networks) silently resumed from."""
     other, copy = str(tmp_path / "other"), str(tmp_path / "run")
+    options = dict(zip(TINY[::2], TINY[1::2]), **dict([difference]))
     result = run_script("train.py", "--data", real_archive, "--out", other, "--epochs", "2", "--steps-per-epoch", "1",
-                        "--ema", "0.9", *TINY[:-4], "--batch-size", "16", "--latent-dim", "8")
+                        "--ema", "0.9", *[word for pair in options.items() for word in pair])
     assert result.returncode == 0, result.stderr[-1500:]
     shutil.copytree(two_checkpoints, copy)
     newest = os.path.join(copy, "checkpoints", "step-00000002")
@@ -282,7 +285,7 @@ def test_a_newer_checkpoint_of_another_run_is_set_aside_for_the_older_intact_one
     result = run_script("train.py", "--resume", copy, "--epochs", "3")
     lines = after_start_up(result.stdout + "\n" + result.stderr)
     assert result.returncode == 0, "\n".join(lines[-40:])
-    assert lines[0].startswith("warning: set aside") and "step-00000002" in lines[0] and "do not fit" in lines[0], lines
+    assert lines[0].startswith("warning: set aside") and "step-00000002" in lines[0] and why in lines[0], lines
     assert lines[1].startswith("resuming ") and lines[1].endswith("step-00000001: epoch 1, step 1"), lines
     assert not any("Warning" in line or "Skipping" in line for line in lines), lines
     assert os.path.isdir(os.path.join(copy, "checkpoints", "damaged-step-00000002"))

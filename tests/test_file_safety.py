@@ -213,13 +213,13 @@ def test_a_failed_write_during_training_is_one_line_naming_its_cause(tmp_path, m
     """h5py's message spans lines; a read-only or forbidden folder is not a full disk."""
     from types import SimpleNamespace
 
-    from machinery import session
+    from machinery import write_failures
 
     exits = []
-    monkeypatch.setattr(session.os, "_exit", lambda code: exits.append(code) or (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr(write_failures.os, "_exit", lambda code: exits.append(code) or (_ for _ in ()).throw(SystemExit))
     run = SimpleNamespace(dir=str(tmp_path), chief_dir=str(tmp_path), target_epochs=4)
     with pytest.raises(SystemExit):
-        with session.failures_in_one_line(run, SimpleNamespace(helper=False), SimpleNamespace(strategy="none")):
+        with write_failures.failures_in_one_line(run, SimpleNamespace(helper=False), SimpleNamespace(strategy="none")):
             raise error
     lines = capsys.readouterr().err.strip().splitlines()
     assert exits == [1] and len(lines) == 1, lines
