@@ -26,7 +26,7 @@ import numpy as np
 
 from machinery.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError: ours
 from machinery.downloads import DownloadError, download
-from machinery.safe_files import kind
+from machinery.bounded_reads import kind
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -67,7 +67,7 @@ def downloaded_cifar10():
     """
     try:
         return download(CIFAR10_URL, os.path.join(CACHE_DIR, "cifar-10-python.tar.gz"), "sha256", CIFAR10_SHA256,
-                        "CIFAR-10 (163 MB; offline? pass --data PATH)")
+                        "CIFAR-10 (163 MB)")
     except DownloadError as error:
         raise DataError(f"{error}; pass --data PATH to a cifar-10-python.tar.gz or cifar-10-batches-py folder") \
             from None

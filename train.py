@@ -26,7 +26,6 @@ Long runs: Ctrl-C (or SIGTERM) finishes the step, saves, prints the resume
 command and exits 0; `python train.py --resume RUN_DIR --epochs N` continues exactly.
 """
 import argparse
-import shlex
 import sys
 import time
 
@@ -40,7 +39,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 from defDATA import make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
 from features import DEFAULT_FEATURES, FEATURE_CHOICES
-from machinery import progress, runs, session
+from machinery import progress, runs, session, write_failures
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS
 from samples import fixed_noise_grid
@@ -276,7 +275,7 @@ def train(run, images, classes, stop):
                 f"resume with: {runs.resume_command(run.chief_dir)} --epochs {run.target_epochs}")
             return
     log(f"done: {run.epoch} epochs, {run.step} steps ({session.peak_memory()}). "
-        f"Draw samples with: python samples.py {shlex.quote(run.chief_dir)}")
+        f"Draw samples with: python samples.py {runs.shell_path(run.chief_dir)}")
 
 
 def main(argv=None):
@@ -291,6 +290,8 @@ def main(argv=None):
         run = start(plan, args, strategy, jit_compile)
     except (RunError, EvalError) as error:
         sys.exit(f"error: {one_line(error)}")
+    except OSError as error:  # a disk that filled up, or a folder made read-only, while the run was starting
+        sys.exit(write_failures.describe(error, args.resume or args.out, "run this command again"))
     if stop.requested:  # Ctrl-C while starting: the run folder holds its config, and no training was lost
         log(f"stopped before the first step; resume with: {runs.resume_command(run.chief_dir)} "
             f"--epochs {run.target_epochs}")
@@ -298,7 +299,7 @@ def main(argv=None):
     # The data: CIFAR-10 images as uint8 and their classes, read and checked by defDATA.load_cifar10 in check_run.
     images, classes = plan.images, plan.classes
     run.evaluator = evaluator
-    with session.failures_in_one_line(run, plan, args):  # a full disk, a dead worker: one line, nothing lost
+    with write_failures.failures_in_one_line(run, plan, args):  # a full disk, a dead worker: one line, nothing lost
         train(run, images, classes, stop)
 
 

@@ -20,14 +20,18 @@ damaged one and fall back to the newest intact checkpoint. A damaged
 checkpoint is never deleted: it is set aside as `damaged-step-NNNNNNNN`, which
 `--keep` does not count and no resume chooses.
 """
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
+
+from machinery.safe_files import NotRegularFile, read_json, refuse_unless_regular
 
 # The weight files at the top of a run directory (what samples.py and evaluate.py read).
 GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
@@ -54,7 +58,9 @@ def _umask():
 
 
 def atomic_save(path, save):
-    """Call `save(temporary_path)`, fsync the result, then rename it onto `path`."""
+    """Call `save(temporary_path)`, fsync the result, then rename it onto `path`.
+    A link at `path` is refused: renaming onto it would replace a person's link with our file."""
+    refuse_link(path)
     folder, name = os.path.split(os.path.abspath(path))
     # Keep the real file name as the suffix: Keras insists on ".weights.h5".
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=folder)
@@ -68,6 +74,12 @@ def atomic_save(path, save):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def refuse_link(path):
+    """Raise NotRegularFile (an OSError) if `path` is a symbolic link: the project never writes through one."""
+    if os.path.islink(path):
+        raise NotRegularFile(errno.ELOOP, "is a symbolic link", path)
 
 
 def atomic_write_text(path, text):
@@ -121,52 +133,6 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-# Every file and folder this project writes into a run directory (train.py,
-# samples.py and evaluate.py with their default names), as paths relative to
-# it. --overwrite removes these and nothing else.
-PROJECT_FILES = re.compile(
-    r"(config\.json|metrics\.csv|losses\.png|eval\.json|samples\.png|interpolation\.png|nearest\.png|\.lock"
-    r"|tensorboard/events\.out\.tfevents\.[^/]+"
-    r"|(generator|discriminator|generator\.ema|generator\.best)\.weights\.h5|progress/epoch_\d+\.png"
-    r"|checkpoints/(damaged-)?step-\d{8}(-\d+)?/(state\.weights\.h5|(ema_generator|generator\.ema)\.weights\.h5"
-    r"|fixed_noise\.npy"
-    r"|state\.json)|(.+/)?\.tmp-[^/]+(/[^/]+)?)")  # the last: half-written files of a killed run
-PROJECT_FOLDERS = re.compile(r"progress|tensorboard|checkpoints|checkpoints/(damaged-)?step-\d{8}(-\d+)?|(.+/)?\.tmp-[^/]+")
-
-
-def project_files(run_dir):
-    """(files, folders, first foreign path or None) below run_dir; folders deepest first.
-    A symbolic link is never the project's: removing it could reach outside the run."""
-    files, folders = [], []
-    for folder, subfolders, names in os.walk(run_dir):
-        for name in sorted(subfolders) + sorted(names):
-            path = os.path.join(folder, name)
-            relative, link = os.path.relpath(path, run_dir), os.path.islink(path)
-            if os.path.isdir(path) and not link and PROJECT_FOLDERS.fullmatch(relative):
-                folders.append(path)
-            elif os.path.isfile(path) and not link and PROJECT_FILES.fullmatch(relative):
-                files.append(path)
-            else:
-                return files, folders[::-1], path
-    return files, folders[::-1], None
-
-
-def foreign_file(run_dir):
-    """The first file or folder below run_dir that this project did not write, or None."""
-    return project_files(run_dir)[2]
-
-
-def remove_project_files(run_dir):
-    """Delete what this project wrote in run_dir, and only that (refuses if anything else is there)."""
-    files, folders, foreign = project_files(run_dir)
-    if foreign:
-        raise CheckpointError(f"{run_dir}: holds {foreign}, which this project did not write; nothing removed")
-    for path in files:
-        os.remove(path)
-    for path in folders:
-        os.rmdir(path)
-
-
 def checkpoint_name(step):
     return f"step-{step:08d}"
 
@@ -179,15 +145,16 @@ def list_checkpoints(run_dir):
     return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if re.fullmatch(r"step-\d{8}", name)]
 
 
-def set_aside(path, report=print):
-    """Rename a damaged checkpoint folder to damaged-step-N (never deleted: a person may want to look)."""
+def set_aside(path, report=print, why=""):
+    """Rename a damaged checkpoint folder to damaged-step-N (never deleted: a person may want to look);
+    `why`, if given, is said in the warning."""
     folder, name = os.path.split(path)
     target, number = os.path.join(folder, "damaged-" + name), 1
     while os.path.exists(target):
         number += 1
         target = os.path.join(folder, f"damaged-{name}-{number}")
     os.replace(path, target)
-    report(f"warning: set aside the damaged checkpoint {path} as {target}")
+    report(f"warning: set aside the damaged checkpoint {path}{f' ({why})' if why else ''} as {target}")
 
 
 def state_checksum(state):
@@ -199,6 +166,7 @@ def state_checksum(state):
 def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None):
     """Write a complete checkpoint for `state["step"]`, then prune to the newest `keep`."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)
+    refuse_link(folder)  # checkpoints/ elsewhere would be written, and pruned, through the link
     os.makedirs(folder, exist_ok=True)
     final = os.path.join(folder, checkpoint_name(state["step"]))
     staging = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
@@ -235,8 +203,10 @@ def check_state(state, path):
     """Refuse a state.json that is not what save_checkpoint wrote for this folder's step."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: {STATE_FILE} holds a {type(state).__name__}, not a checkpoint's state")
-    # Checkpoints written before state.json had a checksum of its own are checked by shape alone.
-    if STATE_CHECKSUM in state and state[STATE_CHECKSUM] != state_checksum(state):
+    # Without its checksum nothing says that the entries are the ones saved: an edit would be used.
+    if STATE_CHECKSUM not in state:
+        raise CheckpointError(f"{path}: {STATE_FILE} has no checksum ('{STATE_CHECKSUM}'), so it cannot be trusted")
+    if state[STATE_CHECKSUM] != state_checksum(state):
         raise CheckpointError(f"{path}: {STATE_FILE} does not match its checksum")
     for key, kind in STATE_TYPES.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
@@ -264,8 +234,9 @@ def is_intact(path):
 def read_checkpoint_state(path):
     """Return (state, fixed_noise) of a checkpoint folder, or raise CheckpointError if damaged."""
     try:
-        with open(os.path.join(path, STATE_FILE), encoding="utf-8") as file_object:
-            state = json.load(file_object)
+        for name in os.listdir(path):  # a link or a FIFO in a checkpoint is damage, never followed or waited on
+            refuse_unless_regular(os.path.join(path, name))
+        state = read_json(os.path.join(path, STATE_FILE))
         check_state(state, path)
         for name, expected in state["sha256"].items():
             if file_sha256(os.path.join(path, name)) != expected:
@@ -278,12 +249,41 @@ def read_checkpoint_state(path):
     return state, fixed_noise
 
 
-def find_latest_checkpoint(run_dir, report=print):
-    """Return (path, state, fixed_noise) of the newest intact checkpoint, or None."""
+def intact_checkpoints(run_dir, report=print):
+    """(path, state, fixed_noise) of each intact checkpoint, newest first; a damaged one is reported."""
     for path in reversed(list_checkpoints(run_dir)):
         try:
             state, fixed_noise = read_checkpoint_state(path)
-            return path, state, fixed_noise
         except CheckpointError as error:
             report(f"warning: skipping {error}")
-    return None
+            continue
+        yield path, state, fixed_noise
+
+
+def find_latest_checkpoint(run_dir, report=print):
+    """Return (path, state, fixed_noise) of the newest intact checkpoint, or None."""
+    return next(intact_checkpoints(run_dir, report), None)
+
+
+def load_weights(gan, ema_model, path, state):
+    """Load checkpoint `path` into the stacked model (and the average). Raises CheckpointError, in one
+    line, if its weights do not fit them: another run's checkpoint, or config.json edited since.
+
+    Keras loads what fits and warns about each part it skips ("Skipping ..."), 10 to 36 lines
+    before its error, or instead of one: a skipped layer would keep its fresh values, so here
+    it does not fit either, and the warnings are caught rather than printed. A skipped
+    optimizer is let pass, as Keras does: a checkpoint saved under a tf.distribute strategy
+    holds more optimizer variables than one device has (its state then starts afresh).
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as temporary_folder:
+            warnings.simplefilter("always")
+            gan.load_weights(weights_in_current_layout(os.path.join(path, WEIGHTS_FILE), temporary_folder))
+            if ema_model is not None:
+                ema_model.load_weights(os.path.join(path, ema_file(state)))
+    except (ValueError, KeyError, OSError) as error:
+        raise CheckpointError(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}") from None
+    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")
+               and not str(warning.message).startswith("Skipping variable loading for optimizer")]
+    if skipped:
+        raise CheckpointError(f"Keras skipped a part: {skipped[0].splitlines()[0][:120]}")

@@ -8,7 +8,7 @@ reading can skip this module. What it guards against, and how:
     anything is allocated for it, and the archive's decompressed bytes too;
   * a path can name a FIFO, which blocks for ever, or a device such as
     /dev/zero, which never ends: only regular files are opened
-    (machinery/safe_files.py), and only regular members of the archive read;
+    (machinery/bounded_reads.py), and only regular members of the archive read;
   * a lost or oddly named batch file must not train silently on the rest.
 Every problem is a DataError: one line, naming the file and what is wrong.
 """
@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 
 from machinery import safe_pickle
-from machinery.safe_files import Refused, decompressed, open_regular
+from machinery.bounded_reads import Refused, decompressed, open_bounded
 
 CLASS_COUNT = 10  # labels are class numbers 0-9 (defDATA.CLASS_NAMES)
 
@@ -136,7 +136,7 @@ DAMAGED = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 def load_from_tar(path, split):
     try:
-        raw = open_regular(path, MAX_ARCHIVE_BYTES, "a CIFAR-10 archive")
+        raw = open_bounded(path, MAX_ARCHIVE_BYTES, "a CIFAR-10 archive")
     except OSError as error:  # no permission ...
         raise DataError(f"--data {path}: cannot read ({error.strerror})") from None
     try:
@@ -150,7 +150,7 @@ def load_from_tar(path, split):
 
 def _read_tar(raw, path, split):
     """One pass through the archive, as a stream: each batch is read as it comes, so
-    nothing is read twice and the decompressed bytes are bounded (safe_files.py)."""
+    nothing is read twice and the decompressed bytes are bounded (bounded_reads.py)."""
     stream = decompressed(raw, MAX_ARCHIVE_BYTES)
     try:
         archive = tarfile.open(fileobj=stream, mode="r|")
@@ -185,7 +185,7 @@ def load_from_folder(path, split):
         for name in names:
             file_path = os.path.join(folder, name)
             try:
-                with open_regular(file_path, MAX_BATCH_BYTES, "a CIFAR-10 batch file") as file_object:
+                with open_bounded(file_path, MAX_BATCH_BYTES, "a CIFAR-10 batch file") as file_object:
                     parts.append(read_batch(file_object.read(MAX_BATCH_BYTES + 1), file_path))
             except Refused as error:  # a FIFO would block for ever, /dev/zero never end
                 raise DataError(f"--data {path}: cannot read {file_path}: {error}") from None

@@ -16,7 +16,7 @@ import tempfile
 from defDATA import DataError, parse_classes
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
-from machinery.safe_files import Refused, open_regular
+from machinery.safe_files import read_json
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
                      preset_options)
 
@@ -258,12 +258,11 @@ def new_config(args):
 def read_config(run_dir, flag="--resume"):
     """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
-    try:  # a regular file of at most MAX_CONFIG_BYTES: a FIFO would block for ever (machinery/safe_files.py)
-        with open_regular(path, MAX_CONFIG_BYTES, "a run's config.json") as file_object:
-            config = json.loads(file_object.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+    try:  # never through a link, never waiting on a FIFO, never a huge file; too deeply nested: ValueError
+        config = read_json(path, MAX_CONFIG_BYTES)  # (machinery/safe_files.py)
     except FileNotFoundError:
         raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
-    except (OSError, ValueError, Refused) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
+    except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...
         raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")

@@ -16,6 +16,7 @@ import numpy as np
 
 from machinery import checkpoint
 from machinery.options import RunError
+from machinery.safe_files import read_json
 
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
 PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vectors, or 8 per class
@@ -102,14 +103,13 @@ def plot_losses(run, path):
 def read_results(run_dir):
     """The entries of RUN_DIR/eval.json (a JSON list), [] when there is none yet."""
     path = os.path.join(run_dir, "eval.json")
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return []
-    if not os.path.isfile(path):  # a folder, or a FIFO that reading would wait on for ever
-        raise RunError(f"{path}: not a regular file")
-    try:
-        with open(path, encoding="utf-8") as file_object:
-            entries = json.load(file_object)
-    except (OSError, ValueError):
+    try:  # never through a link, never waiting on a FIFO; nesting too deep is a ValueError (safe_files.py)
+        entries = read_json(path)
+    except OSError as error:  # a link, a FIFO, no permission ...
+        raise RunError(f"{path}: unreadable ({error.strerror}); move it away, it is not overwritten") from None
+    except ValueError:
         raise RunError(f"{path}: not readable JSON; move it away, it is not overwritten") from None
     if not isinstance(entries, list):
         raise RunError(f"{path}: holds a JSON {type(entries).__name__}, not a list of results; move it away, "

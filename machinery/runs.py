@@ -6,19 +6,26 @@ needs no TensorFlow, so it answers a mistake at once. Starting, resuming and
 saving the run are machinery/session.py.
 """
 import fcntl
+import glob
 import json
 import os
 import shlex
 import shutil
+import stat
 import tempfile
 import time
 
-from machinery import checkpoint
+from machinery import checkpoint, run_files, write_failures
+from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
 from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
                                new_config, real_images_per_step, resume_config)
 
+RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
+WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
+                checkpoint.DISCRIMINATOR_WEIGHTS)
+OUTPUT_FILES = ("config.json", "metrics.csv", "losses.png", "eval.json", *WEIGHT_FILES)  # read or rewritten
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
 
 
@@ -33,7 +40,7 @@ def check_new_run_dir(run_dir, overwrite):
         if not os.path.exists(os.path.join(run_dir, "config.json")):
             raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
                            "(no config.json)")
-        foreign = checkpoint.foreign_file(run_dir)
+        foreign = run_files.foreign_file(run_dir)
         if foreign:  # --overwrite removes only what this project wrote
             raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
                            "(move it away, or choose another --out)")
@@ -68,8 +75,11 @@ def lock_run_dir(run_dir):
     Two trainers writing one run directory would interleave their checkpoints.
     The operating system drops the lock when the process ends, even on a kill.
     """
-    try:
-        lock = open(os.path.join(run_dir, ".lock"), "w")
+    path = os.path.join(run_dir, ".lock")
+    try:  # never "w": that truncates, and would write through a link named .lock into its target
+        lock = open(open_regular(path, os.O_WRONLY | os.O_CREAT), "w")
+    except NotRegularFile as error:
+        raise RunError(f"{path}: {error.strerror}; this run's lock must be a plain file (move it away)") from None
     except OSError as error:
         raise RunError(f"{run_dir}: cannot write in this run directory ({error.strerror})") from None
     try:
@@ -78,6 +88,60 @@ def lock_run_dir(run_dir):
         lock.close()
         raise RunError(f"{run_dir}: another train.py is training in this run directory right now") from None
     return lock
+
+
+def check_run_paths(run_dir):
+    """Refuse a run whose own paths are not plain files and folders of its own, before anything is written.
+
+    A link named progress/ or metrics.csv would have the run write (or rewrite, or prune) files
+    wherever it points; a FIFO or a device named like a run file would make a read wait for ever.
+    The run's folders must be folders, its files regular files; inside its folders, which only
+    the project writes, nothing may be a link or a special file.
+    """
+    for name in RUN_FOLDERS + OUTPUT_FILES:
+        path = os.path.join(run_dir, name)
+        if not os.path.lexists(path):
+            continue
+        wanted = stat.S_ISDIR if name in RUN_FOLDERS else stat.S_ISREG
+        refuse_unless(path, wanted, f"a run writes its {name} there")
+        for folder, subfolders, names in os.walk(path) if wanted is stat.S_ISDIR else ():
+            for entry in subfolders + names:  # os.walk lists a link to a folder among the folders
+                entry_path = os.path.join(folder, entry)
+                refuse_unless(entry_path, lambda mode: stat.S_ISDIR(mode) or stat.S_ISREG(mode),
+                              "only the project writes in this folder")
+
+
+def refuse_unless(path, test, why):
+    """Raise RunError naming `path` and what it is, unless test(its own st_mode) holds."""
+    mode = os.lstat(path).st_mode
+    if not test(mode):
+        what = "is not a folder" if test is stat.S_ISDIR and not stat.S_ISLNK(mode) else kind_of(mode)
+        raise RunError(f"{path}: {what}; {why} (move it away)")
+
+
+def trained_files(run_dir):
+    """What in run_dir shows that it has trained, though no checkpoint is left to resume from:
+    weights, scores, any checkpoint folder (damaged ones too), more than one epoch's grid. A run
+    killed before its first checkpoint holds none of these, only its config.json, TensorBoard
+    points of its first steps and at most its first epoch's grid (a kill just before the checkpoint)."""
+    found = [name for name in WEIGHT_FILES + ("eval.json",) if os.path.lexists(os.path.join(run_dir, name))]
+    folder = os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)
+    if os.path.isdir(folder):  # a half-written first checkpoint (.tmp-*) is not training to keep
+        found += [f"{checkpoint.CHECKPOINT_DIR}/{name}" for name in sorted(os.listdir(folder))
+                  if not name.startswith(".tmp-")]
+    grids = glob.glob(os.path.join(glob.escape(run_dir), "progress", "epoch_*.png"))
+    return found + ([f"{len(grids)} progress grids"] if len(grids) > 1 else [])
+
+
+def check_room_to_save(run_dir, checkpoint_path):
+    """Refuse to resume onto a disk without room for the next save: as much as the checkpoint
+    resumed from and the weights files beside it take (write_failures.py says why it matters)."""
+    files = [os.path.join(checkpoint_path, name) for name in os.listdir(checkpoint_path)]
+    files += [os.path.join(run_dir, name) for name in WEIGHT_FILES if os.path.isfile(os.path.join(run_dir, name))]
+    try:
+        write_failures.check_free_space(run_dir, sum(os.lstat(path).st_size for path in files))
+    except OSError as error:
+        raise RunError(f"--resume {run_dir}: {error.strerror}. Free some space, then run this again") from None
 
 
 def load_images(config, dry_run):
@@ -135,11 +199,17 @@ def check_run(args):
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
     if args.resume:
+        check_run_paths(args.resume)  # links and special files: refused, never written through or read
         config, run_dir = resume_config(args), args.resume
         if not helper:
-            for folder in (run_dir, os.path.join(run_dir, checkpoint.CHECKPOINT_DIR)):
+            for folder in [run_dir] + [os.path.join(run_dir, name) for name in RUN_FOLDERS]:
                 if os.path.isdir(folder):
                     check_writable_folder("--resume", folder)
+        trained = [] if checkpoint.list_checkpoints(run_dir) else trained_files(run_dir)
+        if trained:  # starting again from step 0 would overwrite them
+            raise RunError(f"--resume {run_dir}: holds trained weights ({', '.join(trained[:3])}) but no "
+                           "checkpoint to continue from; training it again would overwrite them. Draw from it "
+                           "with samples.py, or train a new run with --out NEW_FOLDER")
         lock = None if helper else lock_run_dir(run_dir)
         found = checkpoint.find_latest_checkpoint(run_dir)
         if found is None and checkpoint.list_checkpoints(run_dir):
@@ -150,6 +220,8 @@ def check_run(args):
                   "starting it from its config.json, nothing is lost", flush=True)
         elif args.epochs <= found[1]["epoch"]:
             raise RunError(f"--epochs {args.epochs}: the run already has {found[1]['epoch']} epochs; ask for more")
+        elif not helper:
+            check_room_to_save(run_dir, found[0])
     else:
         config, run_dir = new_config(args), args.out or "runs/cifar10"
         if not helper:
@@ -174,6 +246,12 @@ def is_chief():
     return task["type"] == "worker" and task["index"] == 0
 
 
+def shell_path(path):
+    """`path` as a shell word that pastes safely: quoted, and "./-x" for a relative "-x", which a
+    command would otherwise read as options."""
+    return shlex.quote("./" + path if path.startswith("-") else path)
+
+
 def resume_command(run_dir):
     """The command that resumes run_dir, quoted so that it pastes safely into a shell."""
-    return f"python train.py --resume {shlex.quote(run_dir)}"
+    return f"python train.py --resume {shell_path(run_dir)}"

@@ -1,90 +1,72 @@
-"""Reading files a user names, so that every read ends, soon, in bounded memory.
+"""Opening a run's files without trusting what sits at their names. A first reading can skip it.
 
-A path typed on the command line can name anything: a named pipe (FIFO),
-whose first read waits until some other program writes to it, perhaps for
-ever; a device such as /dev/zero, which never ends; a file far larger than
-any the program expects; or a small archive that decompresses to terabytes.
-So these helpers open regular files only, refuse a file longer than the
-caller says is possible, and stop a decompressor at a bound. defDATA.py reads
-CIFAR-10 through them, machinery/options.py a run's config.json.
+A run folder may hold anything a person (or a script) put there: a symbolic
+link named `.lock` or `config.json`, a FIFO, `/dev/zero` under a run file's
+name. Opening such a path the ordinary way can write through the link into a
+file far outside the run, or wait for ever for a writer that never comes. So
+every run file this project opens goes through `open_regular`, which refuses
+a link (O_NOFOLLOW) and anything that is not a regular file, without blocking
+(O_NONBLOCK) and without truncating anything.
 """
-import bz2
-import gzip
-import lzma
+import errno
+import json
 import os
 import stat
 
 
-class Refused(Exception):
-    """A file we will not read, in words that follow its name: "is a named pipe (FIFO), ..."."""
+class NotRegularFile(OSError):
+    """A run file's name holds a link, a folder, a FIFO or a device. Its `strerror` says which."""
 
 
-# What a file is, in words, from its mode (os.stat's st_mode): the first test that holds.
-KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+def kind_of(mode):
+    """What a file that is not a regular file is, in words, from its st_mode."""
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "is not a regular file"
 
 
-def kind(mode):
-    return next((words for test, words in KINDS if test(mode)), "not a regular file")
-
-
-def open_regular(path, limit, what):
-    """Open a regular file of at most `limit` bytes for reading (binary); refuse anything else.
-
-    `what` names the largest such file in words, for the message ("a CIFAR-10 batch file").
-    The file is checked before it is opened, because opening some devices acts on
-    them (a tape rewinds), and again once open, in case it was swapped in between;
-    O_NONBLOCK keeps that open from waiting on a FIFO. Raises Refused, or OSError
-    when the file cannot be read at all.
-    """
-    check_regular(os.stat(path).st_mode)
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+def refuse_unless_regular(path):
+    """Raise NotRegularFile if `path` exists and is anything but a regular file (a link included)."""
     try:
-        info = os.fstat(descriptor)
-        check_regular(info.st_mode)
-        if info.st_size > limit:
-            raise Refused(f"{info.st_size} bytes, more than {what} holds (at most {limit})")
-        os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-
-
-def check_regular(mode):
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
     if not stat.S_ISREG(mode):
-        raise Refused(f"is {kind(mode)}, not a regular file")
+        raise NotRegularFile(errno.EINVAL, kind_of(mode), path)
 
 
-class BoundedReader:
-    """The first `limit` bytes of a stream; reading beyond them raises Refused.
-
-    A decompressor's output must be bounded this way: a bzip2 archive of a few
-    hundred bytes can expand to gigabytes of zeros, which would otherwise be
-    read (and perhaps kept) for hours.
-    """
-
-    def __init__(self, stream, limit):
-        self.stream, self.limit, self.left = stream, limit, limit
-
-    def read(self, size=-1):
-        wanted = self.left + 1 if size is None or size < 0 else min(size, self.left + 1)
-        data = self.stream.read(wanted)
-        self.left -= len(data)
-        if self.left < 0:
-            raise Refused(f"decompresses to more than {self.limit} bytes")
-        return data
+def open_regular(path, flags=os.O_RDONLY, mode=0o666):
+    """os.open(path, flags) for a regular file only: returns the descriptor, or raises
+    NotRegularFile for a link or a special file (and OSError as open does). Never blocks
+    on a FIFO, and never truncates: pass O_TRUNC yourself if you mean it."""
+    try:
+        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link; a FIFO nobody reads; a folder
+            refuse_unless_regular(path)
+        raise
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise NotRegularFile(errno.EINVAL, kind_of(status.st_mode), path)
+    os.set_blocking(descriptor, True)  # a regular file: ordinary reads and writes from here on
+    return descriptor
 
 
-# The compressions a .tar archive comes in, told apart by their first bytes (tarfile's "r:*" does the same).
-DECOMPRESSORS = ((b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")), (b"BZh", bz2.BZ2File),
-                 (b"\xfd7zXZ\x00", lzma.LZMAFile))
-
-
-def decompressed(file_object, limit):
-    """The file's content, decompressed when it is gzip, bzip2 or xz, as a BoundedReader of `limit` bytes.
-    Damaged compressed data raises OSError, EOFError, zlib.error or lzma.LZMAError as it is read."""
-    start = file_object.read(6)
-    file_object.seek(0)
-    opener = next((opener for magic, opener in DECOMPRESSORS if start.startswith(magic)), None)
-    return BoundedReader(opener(file_object) if opener else file_object, limit)
+def read_json(path, limit=None):
+    """The JSON value in a regular file (of at most `limit` bytes). Raises OSError (NotRegularFile
+    included) or ValueError; a value nested too deeply for Python's parser is a ValueError too."""
+    with open(open_regular(path), encoding="utf-8") as file_object:
+        size = os.fstat(file_object.fileno()).st_size
+        if limit is not None and size > limit:
+            raise ValueError(f"{size} bytes, more than such a file holds (at most {limit})")
+        try:
+            return json.load(file_object)
+        except RecursionError:
+            raise ValueError("nested too deeply to be a run file") from None

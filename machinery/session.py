@@ -6,18 +6,15 @@ precision), builds the networks itself, then `open_run`, which creates the run's
 its newest intact checkpoint into those networks. `Run.state()` is what a
 checkpoint saves, so the two stay in step.
 """
-import contextlib
 import json
 import os
 import resource
-import shutil
 import signal
-import tempfile
 
 import numpy as np
 
-from machinery import checkpoint
-from machinery.options import RunError, real_images_per_step
+from machinery import checkpoint, run_files, write_failures
+from machinery.options import RESUME_MAY_CHANGE, RUN_KEYS, RunError, real_images_per_step
 from machinery.progress import CURVE_EVERY, plot_losses, write_metrics
 from machinery.runs import lock_run_dir
 from machinery.tensorboard_log import TensorBoardLog
@@ -90,16 +87,6 @@ class Run:
             variable.assign(value)
 
 
-def remove_stale_temporaries(run_dir):
-    """Delete half-written files that a killed run left behind (never real files)."""
-    for folder, subfolders, names in os.walk(run_dir):
-        for name in [name for name in subfolders if name.startswith(".tmp-")]:
-            shutil.rmtree(os.path.join(folder, name))
-            subfolders.remove(name)
-        for name in [name for name in names if name.startswith(".tmp-")]:
-            os.remove(os.path.join(folder, name))
-
-
 def prepare_devices(args):
     """The tf.distribute strategy and whether to use XLA: (strategy, jit_compile). TensorFlow loads here,
     and the strategy comes first: splitting a CPU into replicas must happen before anything runs."""
@@ -145,7 +132,7 @@ def open_run(plan, args, networks, strategy, jit_compile):
     generate = defGAN.make_generate(generator, jit_compile)
     if found is None:
         if os.path.isdir(run_dir) and args.overwrite:
-            checkpoint.remove_project_files(run_dir)
+            run_files.remove_project_files(run_dir)
         os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)
         noise_rng = np.random.default_rng([config["seed"], 2**31])  # a stream of its own
         fixed_noise = noise_rng.standard_normal((FIXED_NOISE_SIZE, config["latent_dim"]), dtype=np.float32)
@@ -157,23 +144,18 @@ def open_run(plan, args, networks, strategy, jit_compile):
         if not plan.helper:
             print(f"new run in {run_dir}" + ("" if args.resume else " (config.json written)"), flush=True)
         return run
-    path, state, fixed_noise = found
-    for damaged in checkpoint.list_checkpoints(run_dir):
-        if damaged > path:  # newer than the checkpoint chosen, so found damaged: never count or choose it again
-            checkpoint.set_aside(damaged)
-    remove_stale_temporaries(run_dir)
-    os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
-    try:
-        with tempfile.TemporaryDirectory() as temporary_folder:
-            gan.load_weights(checkpoint.weights_in_current_layout(os.path.join(path, checkpoint.WEIGHTS_FILE),
-                                                                  temporary_folder))
-        if ema:
-            ema.model.load_weights(os.path.join(path, checkpoint.ema_file(state)))
-    except (ValueError, KeyError, OSError) as error:  # e.g. config.json edited since the checkpoint was saved
-        raise RunError(f"{path}: its weights do not fit the networks {run_dir}/config.json describes "
-                       f"({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    path, state, fixed_noise, unfit = load_newest_that_fits(found, gan, ema, run_dir, config)
     run = Run(run_dir, config, generator, discriminator, gan, ema, fixed_noise, args, strategy, generate)
-    run.restore(state)
+    try:
+        run.restore(state)
+    except (ValueError, TypeError, KeyError, IndexError) as error:  # entries edited, checksum and all
+        raise RunError(f"{path}: its {checkpoint.STATE_FILE} does not fit the networks {run_dir}/config.json "
+                       f"describes ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    for newer in checkpoint.list_checkpoints(run_dir):
+        if newer > path:  # damaged, or another run's: never count or choose it again
+            checkpoint.set_aside(newer, why=unfit.get(newer, ""))  # a damaged one was reported already
+    run_files.remove_stale_temporaries(run_dir)  # half-written files of a killed run, and only those
+    os.makedirs(os.path.join(run_dir, "progress"), exist_ok=True)  # a multi-worker helper's fresh folder lacks it
     run.lock, run.chief_dir = plan.lock, plan.chief_dir
     if args.precision and not plan.helper:  # a precision typed on resuming is the run's from now on
         checkpoint.atomic_write_text(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1))
@@ -183,9 +165,44 @@ def open_run(plan, args, networks, strategy, jit_compile):
     return run
 
 
+def load_newest_that_fits(found, gan, ema, run_dir, config):
+    """Load the newest intact checkpoint of this run, `found` or an older one: (path, state,
+    fixed_noise, {newer path: why it was passed over}). One copied from another run is passed
+    over, whether its weights do not fit or its config differs (another seed, say); if none is
+    this run's (config.json edited since, most likely), RunError, and nothing changed on disk."""
+    unfit = {}
+    for path, state, fixed_noise in checkpoint.intact_checkpoints(os.path.dirname(os.path.dirname(found[0])),
+                                                                  report=lambda message: None):
+        try:
+            checkpoint.load_weights(gan, ema.model if ema else None, path, state)
+        except checkpoint.CheckpointError as error:
+            unfit[path] = f"its weights do not fit the networks {run_dir}/config.json describes ({error})"
+            continue
+        difference = config_difference(state["config"], config)
+        if difference is None:
+            return path, state, fixed_noise, unfit
+        unfit[path] = f"it was saved with {difference}; a resumed run keeps its config"
+    raise RunError(f"{found[0]}: {unfit[found[0]]}")
+
+
+def config_difference(saved, config):
+    """The first option that defines the run (options.RUN_KEYS) in which a checkpoint's config differs
+    from config.json, in words, or None. Where the data lives and the precision may differ."""
+    for key in RUN_KEYS:
+        if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != config.get(key):
+            return f"{key} {json.dumps(saved[key])[:40]}, {key} {json.dumps(config.get(key))[:40]} in config.json"
+    return None
+
+
 def save_everything(run):
     """Checkpoint (all state) plus the latest weights at the top of the run dir; returns the checkpoint's path."""
     ema_model = run.ema.model if run.ema else None
+    averages = [ema_model] if ema_model else []
+    # A save writes the stacked model (with G's optimizer) and the average into the checkpoint, then
+    # G, D (counted with its optimizer, also in the checkpoint) and the average beside it: refuse it
+    # unless all that fits, before HDF5 opens a file (write_failures.py says why).
+    saved = [run.gan, *averages, run.generator, run.discriminator, *averages]
+    write_failures.check_free_space(run.dir, sum(map(write_failures.weights_bytes, saved)))
     path = checkpoint.save_checkpoint(run.dir, run.gan, run.fixed_noise, run.state(), keep=run.keep,
                                       ema_generator=ema_model)
     files = [(run.generator, checkpoint.GENERATOR_WEIGHTS), (run.discriminator, checkpoint.DISCRIMINATOR_WEIGHTS)]
@@ -198,6 +215,7 @@ def keep_if_best(run, fd):
     """Keep the generator as generator.best.weights.h5 when `fd` is its best score so far."""
     if run.best_fd is None or fd < run.best_fd:
         run.best_fd = fd
+        write_failures.check_free_space(run.dir, write_failures.weights_bytes(run.sampler))
         checkpoint.atomic_save(os.path.join(run.dir, checkpoint.BEST_WEIGHTS), run.sampler.save_weights)
 
 
@@ -243,33 +261,6 @@ class StopFlag:
         self.requested = True
         print(f"\n{signal.Signals(signum).name} received: finishing this step and saving "
             "(press Ctrl-C again to quit now)", flush=True)
-
-
-@contextlib.contextmanager
-def failures_in_one_line(run, plan, args):
-    """Around the training loop: a failure a long run can meet becomes one line
-    that says how to resume, and a multi-worker helper's private folder goes."""
-    import tensorflow as tf
-
-    from machinery.runs import resume_command
-
-    resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
-    try:
-        yield
-    except tf.errors.UnavailableError:  # under --strategy multi-worker: another worker died or was stopped
-        if args.strategy != "multi-worker":
-            raise
-        raise SystemExit(f"error: another worker of the cluster stopped answering (TensorFlow's UnavailableError); "
-                         f"every checkpoint written is intact. Start every worker again with: "
-                         f"{resume} --strategy multi-worker") from None
-    except OSError as error:  # e.g. the disk filled up: every file written so far is complete
-        raise SystemExit(f"error: could not write to {run.dir} ({error.strerror or error}); the last complete "
-                         f"checkpoint is intact. Free some space, then: {resume}") from None
-    finally:
-        if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
-            shutil.rmtree(run.dir, ignore_errors=True)
-            print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
-                  flush=True)
 
 
 def peak_memory():

@@ -7,8 +7,8 @@ checkpoint first drops whatever its event files hold beyond that checkpoint's
 step (written before a crash or a kill), so its curves continue with no
 duplicate steps. Writing needs the `tensorboard` package (requirements.txt).
 """
-import glob
 import os
+import re
 
 TENSORBOARD_FOLDER = "tensorboard"
 
@@ -27,12 +27,16 @@ def read_events(path):
 
 
 def drop_events_after(folder, step):
-    """Rewrite each event file of `folder` without its events beyond `step`."""
+    """Rewrite each event file of `folder` without its events beyond `step` (only files named exactly
+    as TensorBoard names them: a person's look-alike is left alone)."""
     import tensorflow as tf
 
     from machinery.checkpoint import atomic_save
 
-    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+    from machinery.run_files import EVENT_FILE
+
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    for path in [os.path.join(folder, name) for name in names if re.fullmatch(EVENT_FILE, name)]:
         events, whole = read_events(path)
         kept = [event for event in events if event.step <= step]
         if len(kept) < len(events) or not whole:

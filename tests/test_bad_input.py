@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -11,11 +12,15 @@ from conftest import TINY, run_script
 
 
 def tree_digest(folder):
-    """{relative path: sha256} of every file below folder."""
+    """{relative path: sha256} of every file below folder; a link or a special file (a FIFO, which
+    reading would wait on) stands for itself, by its target or its kind."""
     digests = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
+    for root, subfolders, names in os.walk(folder):
+        for name in names + [name for name in subfolders if os.path.islink(os.path.join(root, name))]:
             path = os.path.join(root, name)
+            if os.path.islink(path) or not stat.S_ISREG(os.lstat(path).st_mode):
+                digests[os.path.relpath(path, folder)] = os.readlink(path) if os.path.islink(path) else "special"
+                continue
             with open(path, "rb") as file_object:
                 digests[os.path.relpath(path, folder)] = hashlib.sha256(file_object.read()).hexdigest()
     return digests

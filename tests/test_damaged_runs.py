@@ -7,6 +7,7 @@ generator's weights) stops the command with one line and changes nothing.
 """
 import os
 import json
+import re
 import shlex
 import shutil
 import signal
@@ -22,7 +23,8 @@ from test_bad_input import tree_digest
 from test_every_flag import expect_one_line
 
 DAMAGES = {"truncated": lambda data: data[:len(data) // 2], "emptied": lambda data: b"",
-           "JSON of the wrong shape": lambda data: b'{"epoch": [1, 2], "step": "x"}'}
+           "JSON of the wrong shape": lambda data: b'{"epoch": [1, 2], "step": "x"}',
+           "nested 100,000 deep": lambda data: b"[" * 100_000 + b"]" * 100_000}  # once a RecursionError
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +110,9 @@ def test_no_network_and_no_data_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "train.py", "--dry-run", *TINY], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert result.returncode != 0 and len(lines) == 2, lines
-    assert lines[0].startswith("downloading CIFAR-10") and lines[1].startswith("error: could not download CIFAR-10")
-    assert os.listdir(tmp_path / ".keras" / "datasets") == []  # no partial download left behind
+    assert result.returncode != 0 and len(lines) == 1, lines  # nothing said of downloading: no server answered
+    assert lines[0].startswith("error: could not download CIFAR-10") and lines[0].count("--data PATH") == 1
+    assert not os.path.exists(tmp_path / ".keras")  # no folder, no partial download left behind
     assert tree_digest(str(tmp_path)) == {}
 
 
@@ -140,16 +142,16 @@ def test_resume_after_config_json_was_edited_is_one_error_line(two_checkpoints, 
     assert tree_digest(copy) == before
 
 
-def test_no_network_for_inception_weights_is_one_line(two_checkpoints, tmp_path):
+def test_no_network_for_the_fid_network_is_one_line(two_checkpoints, tmp_path):
     closed_port = "http://127.0.0.1:9"  # a proxy that refuses at once: nothing is ever downloaded
     environment = dict(os.environ, HOME=str(tmp_path), HTTPS_PROXY=closed_port, https_proxy=closed_port)
     result = subprocess.run([sys.executable, "evaluate.py", two_checkpoints], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=120)
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert result.returncode != 0 and len(lines) == 2, lines
-    assert lines[0].startswith("downloading InceptionV3's ImageNet weights")
-    assert "error: --features inception: could not download" in lines[1] and "--inception-weights FILE" in lines[1]
-    assert os.listdir(tmp_path / ".keras" / "models") == []
+    assert result.returncode != 0 and len(lines) == 1, lines  # nothing said of downloading: no server answered
+    assert "error: --features inception: could not download the FID network" in lines[0]
+    assert "offline, pass --features PATH to inception-2015-12-05.pt" in lines[0]
+    assert not os.path.exists(tmp_path / ".keras")  # not even an empty folder
 
 
 def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_archive, tmp_path):
@@ -180,3 +182,132 @@ def test_a_checkpoint_of_the_older_layout_resumes_exactly(two_checkpoints, real_
     for name in ("generator.weights.h5", "discriminator.weights.h5", "generator.ema.weights.h5"):
         a, b = weights_of(os.path.join(today, name)), weights_of(os.path.join(older, name))
         assert a.keys() == b.keys() and all((a[key] == b[key]).all() for key in a), name
+
+
+@pytest.mark.parametrize("damage", ["no checkpoints folder", "checkpoints is a file", "only a damaged checkpoint"])
+def test_resume_never_trains_again_over_trained_weights(two_checkpoints, tmp_path, damage):
+    """A trained run without a usable checkpoint was "started from its config.json, nothing is lost": step 0
+    again, over its weights, metrics.csv, grids and TensorBoard events. It is refused, and nothing changes."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    checkpoints = os.path.join(copy, "checkpoints")
+    if damage == "only a damaged checkpoint":
+        shutil.rmtree(os.path.join(checkpoints, "step-00000002"))
+        os.rename(os.path.join(checkpoints, "step-00000001"), os.path.join(checkpoints, "damaged-step-00000001"))
+    else:
+        shutil.rmtree(checkpoints)
+    if damage == "checkpoints is a file":
+        with open(checkpoints, "w") as file_object:
+            file_object.write("not a folder")
+    message = "checkpoints: is not a folder" if damage == "checkpoints is a file" else "holds trained weights"
+    expect_one_line("train.py", ["--resume", copy, "--epochs", "3"], message, copy)
+
+
+def test_resume_of_a_copy_of_the_shipped_generator_is_refused(real_archive, tmp_path):
+    """pretrained/cifar10 holds config.json and trained weights, and no checkpoint: nothing to resume."""
+    import train
+    from machinery import runs
+
+    copy = str(tmp_path / "cifar10")
+    shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), copy)
+    before = tree_digest(copy)
+    with pytest.raises(runs.RunError, match="holds trained weights .*generator.ema.weights.h5.* --out"):
+        runs.check_run(train.parse_args(["--resume", copy, "--epochs", "2", "--data", real_archive]))
+    assert tree_digest(copy) == before
+
+
+def test_eval_json_nested_too_deeply_is_one_line(two_checkpoints, tmp_path):
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "eval.json"), "w") as file_object:
+        file_object.write("[" * 100_000 + "]" * 100_000)
+    expect_one_line("evaluate.py", [copy, "--features", os.path.join(copy, "missing.tflite")],
+                    "eval.json: not readable JSON", copy)
+
+
+def test_a_state_json_without_its_checksum_is_not_trusted(two_checkpoints, tmp_path):
+    """Only "checked by shape": an edited state.json without its checksum was used, then failed on its edits."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    path = os.path.join(copy, "checkpoints", "step-00000002", "state.json")
+    with open(path) as file_object:
+        state = json.load(file_object)
+    del state["state_sha256"]
+    state["random_state"] = [[1, 2, 3]]  # of the right type, the wrong shape
+    with open(path, "w") as file_object:
+        json.dump(state, file_object)
+    warnings = []
+    found_path, found_state, _ = find_latest_checkpoint(copy, report=warnings.append)
+    assert os.path.basename(found_path) == "step-00000001" and found_state["step"] == 1
+    assert len(warnings) == 1 and "step-00000002" in warnings[0] and "no checksum" in warnings[0], warnings
+
+
+TENSORFLOW_LOG = re.compile(r"[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog")
+
+
+def after_start_up(output):
+    """The lines besides TensorFlow's start-up lines and train.py's 'precision' and 'devices' lines."""
+    return [line for line in output.strip().splitlines()
+            if line and not TENSORFLOW_LOG.match(line) and not line.startswith(("precision ", "devices: "))]
+
+
+def test_weights_that_do_not_fit_config_json_are_one_line_without_keras_warnings(two_checkpoints, tmp_path):
+    """config.json made conditional: Keras' "Skipping ..." warnings, 10-36 lines of them, came before the error."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    with open(os.path.join(copy, "config.json")) as file_object:
+        config = json.load(file_object)
+    config["conditional"] = True
+    with open(os.path.join(copy, "config.json"), "w") as file_object:
+        json.dump(config, file_object)
+    before = tree_digest(copy)
+    result = run_script("train.py", "--resume", copy, "--epochs", "3")
+    lines = after_start_up(result.stdout + "\n" + result.stderr)
+    assert result.returncode != 0 and len(lines) == 1, "\n".join(lines[-40:])
+    assert lines[0].startswith("error: ") and "weights do not fit the networks" in lines[0], lines[0]
+    assert tree_digest(copy) == before
+
+
+@pytest.mark.parametrize("difference, why", [(["--latent-dim", "8"], "do not fit"), (["--seed", "7"], "seed")])
+def test_a_newer_checkpoint_of_another_run_is_set_aside_for_the_older_intact_one(two_checkpoints, real_archive,
+                                                                                  tmp_path, difference, why):
+    """Intact, but another run's: with latent size 8 refused with 30 lines, though the older checkpoint fits;
+    with another seed (the same networks) silently resumed from."""
+    other, copy = str(tmp_path / "other"), str(tmp_path / "run")
+    options = dict(zip(TINY[::2], TINY[1::2]), **dict([difference]))
+    result = run_script("train.py", "--data", real_archive, "--out", other, "--epochs", "2", "--steps-per-epoch", "1",
+                        "--ema", "0.9", *[word for pair in options.items() for word in pair])
+    assert result.returncode == 0, result.stderr[-1500:]
+    shutil.copytree(two_checkpoints, copy)
+    newest = os.path.join(copy, "checkpoints", "step-00000002")
+    shutil.rmtree(newest)
+    shutil.copytree(os.path.join(other, "checkpoints", "step-00000002"), newest)
+    result = run_script("train.py", "--resume", copy, "--epochs", "3")
+    lines = after_start_up(result.stdout + "\n" + result.stderr)
+    assert result.returncode == 0, "\n".join(lines[-40:])
+    assert lines[0].startswith("warning: set aside") and "step-00000002" in lines[0] and why in lines[0], lines
+    assert lines[1].startswith("resuming ") and lines[1].endswith("step-00000001: epoch 1, step 1"), lines
+    assert not any("Warning" in line or "Skipping" in line for line in lines), lines
+    assert os.path.isdir(os.path.join(copy, "checkpoints", "damaged-step-00000002"))
+    assert find_latest_checkpoint(copy)[1]["step"] == 3
+
+
+def test_printed_commands_for_a_folder_named_like_an_option_work(real_archive, tmp_path):
+    """`python samples.py -rf-rel` is read as options: a relative folder starting with '-' is printed as ./-rf-rel."""
+    import train
+    from machinery import runs
+
+    resume = runs.resume_command("-rf-rel")
+    assert resume == "python train.py --resume ./-rf-rel"
+    assert train.parse_args(shlex.split(resume)[2:] + ["--epochs", "2"]).resume == "./-rf-rel"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--data", real_archive, "--out=-rf-rel",
+                             "--epochs", "1", "--steps-per-epoch", "1", *TINY], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-1500:]
+    printed = result.stdout.split("Draw samples with: ")[1].strip()
+    assert printed == "python samples.py ./-rf-rel"
+    pasted = subprocess.run(printed.replace("python samples.py", f"{shlex.quote(sys.executable)} "
+                                            f"{shlex.quote(os.path.join(ROOT, 'samples.py'))}", 1),
+                            shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert pasted.returncode == 0, pasted.stderr[-1500:]
+    assert os.path.isfile(tmp_path / "-rf-rel" / "samples.png")
