@@ -191,7 +191,7 @@ def test_an_h5_file_is_not_a_feature_network(trained_run, real_archive, tmp_path
     weights = str(tmp_path / "weights.h5")
     with open(os.path.join(run_dir, "generator.weights.h5"), "rb") as source, open(weights, "wb") as copy:
         copy.write(source.read())
-    message = f"--features {weights}: unknown kind (expected 'inception', a .keras or a .tflite file)"
+    message = f"--features {weights}: unknown kind (expected 'inception', 'keras-inception', a .pt, .keras or .tflite file)"
     one_line_refusal(run_script("evaluate.py", run_dir, "--features", weights, "--cache-dir", str(tmp_path)), message)
     one_line_refusal(run_script("samples.py", run_dir, "--nearest", "--data", real_archive, "--features", weights,
                                 "--out", str(tmp_path / "nearest.png")), message)
