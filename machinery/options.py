@@ -259,7 +259,7 @@ def read_config(run_dir, flag="--resume"):
     """A run's config.json as a dict (not yet checked value by value)."""
     path = os.path.join(run_dir, "config.json")
     try:  # never through a link, never waiting on a FIFO, never a huge file; too deeply nested: ValueError
-        config = read_json(path, MAX_CONFIG_BYTES)  # (machinery/safe_files.py)
+        config = read_json(path, MAX_CONFIG_BYTES, "a run's config.json")  # (machinery/safe_files.py)
     except FileNotFoundError:
         raise RunError(f"{flag} {run_dir}: holds no run (no config.json)") from None
     except (OSError, ValueError) as error:  # a folder named config.json, bad JSON, bad UTF-8 ...

@@ -59,13 +59,13 @@ def open_regular(path, flags=os.O_RDONLY, mode=0o666):
     return descriptor
 
 
-def read_json(path, limit=None):
+def read_json(path, limit=None, what="such a file"):
     """The JSON value in a regular file (of at most `limit` bytes). Raises OSError (NotRegularFile
     included) or ValueError; a value nested too deeply for Python's parser is a ValueError too."""
     with open(open_regular(path), encoding="utf-8") as file_object:
         size = os.fstat(file_object.fileno()).st_size
         if limit is not None and size > limit:
-            raise ValueError(f"{size} bytes, more than such a file holds (at most {limit})")
+            raise ValueError(f"{size} bytes, more than {what} holds (at most {limit})")
         try:
             return json.load(file_object)
         except RecursionError:

@@ -16,7 +16,7 @@ def test_a_config_json_that_is_a_fifo_is_refused_at_once(tmp_path):
             "except RunError as error:\n    sys.exit(f'error: {error}')")
     result = run_script("-c", code, str(tmp_path), timeout=30)
     assert result.returncode != 0
-    assert result.stderr.strip() == f"error: {tmp_path / 'config.json'}: unreadable (is a named pipe (FIFO), " \
+    assert result.stderr.strip() == f"error: {tmp_path / 'config.json'}: unreadable (is a FIFO (named pipe), " \
         "not a regular file)"
 
 
