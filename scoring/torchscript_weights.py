@@ -70,6 +70,8 @@ def rebuild_tensor(storage, offset, size, stride, *unused):
     last = offset + sum((length - 1) * step for length, step in zip(size, stride)) if all(size) else offset - 1
     if last >= len(storage.values):
         raise TorchScriptError("a tensor reaches beyond its stored bytes")
+    if int(np.prod(size, dtype=np.float64)) > len(storage.values):  # a zero stride would repeat a few bytes for ever
+        raise TorchScriptError("a tensor larger than its stored bytes")
     values = storage.values[offset:]
     itemsize = values.itemsize
     return np.lib.stride_tricks.as_strided(values, tuple(size), tuple(s * itemsize for s in stride)).copy()
@@ -131,7 +133,8 @@ def read_torchscript(path):
     except TorchScriptError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, pickle.UnpicklingError, ValueError, TypeError,
-            AttributeError, IndexError, KeyError, RecursionError, MemoryError, OSError) as error:
+            AttributeError, IndexError, KeyError, RecursionError, MemoryError, OSError,
+            RuntimeError, NotImplementedError) as error:  # an encrypted member; a compression zipfile lacks
         raise TorchScriptError(f"not a readable TorchScript archive ({type(error).__name__}: "
                                f"{str(error).splitlines()[0][:100] if str(error) else ''})") from None
     if not isinstance(root, Module):

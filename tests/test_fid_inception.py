@@ -246,3 +246,27 @@ def test_a_pt_file_of_other_weights_is_refused_before_tensorflow(tiny_file):
 
     with pytest.raises(ValueError, match="not those of the 2015-12-05 Inception network"):
         features.check_feature_spec(tiny_file)  # the tiny network is not the standard one
+
+
+def test_an_encrypted_member_and_a_tensor_repeating_its_bytes_are_refused(tiny_file, tmp_path):
+    """A hostile pass found both: a traceback (zipfile's RuntimeError), and 4.6 GB from a 414-byte file."""
+    encrypted = tmp_path / "encrypted.pt"
+    data = bytearray(open(tiny_file, "rb").read())
+    offset = data.index(b"PK\x03\x04")
+    data[offset + 6] |= 1  # the local header's "encrypted" flag
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1  # and the central directory's
+    encrypted.write_bytes(bytes(data))
+    with pytest.raises(TorchScriptError, match="not a readable TorchScript archive"):
+        read_torchscript(str(encrypted))
+    big = write_torchscript(tmp_path / "big.pt", ("M", {"weight": np.zeros((1, 1), np.float32)}))
+    with zipfile.ZipFile(big) as source:
+        blob = source.read("archive/data.pkl")
+    assert blob.count(b"K\x01K\x01\x86") >= 1
+    blob = blob.replace(b"K\x01K\x01\x86", b"M\x20\x4eM\x20\x4e\x86", 1).replace(b"K\x01K\x01\x86", b"K\x00K\x00\x86", 1)
+    repeated = tmp_path / "repeated.pt"
+    with zipfile.ZipFile(big) as source, zipfile.ZipFile(repeated, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, blob if name.endswith("data.pkl") else source.read(name))
+    with pytest.raises(TorchScriptError, match="larger than its stored bytes"):
+        read_torchscript(str(repeated))
