@@ -46,10 +46,11 @@ def load_classifier(path):
 
     try:
         model = keras.models.load_model(path, compile=False)
+        shapes = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])  # a model never built has none
     except Exception as error:
         raise ValueError(f"--classifier {path}: unreadable ({type(error).__name__})") from None
-    if tuple(model.input_shape[1:]) != (32, 32, 3) or model.output_shape[-1] != len(CLASS_NAMES):
-        raise ValueError(f"--classifier {path}: takes {model.input_shape[1:]} and gives {model.output_shape[1:]}, "
+    if shapes[0] != (32, 32, 3) or shapes[1][-1:] != (len(CLASS_NAMES),):
+        raise ValueError(f"--classifier {path}: takes {shapes[0]} and gives {shapes[1]}, "
                          f"not 32x32x3 images -> {len(CLASS_NAMES)} class probabilities")
     return model
 

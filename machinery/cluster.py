@@ -49,6 +49,15 @@ def check_tf_config(text):
                                                 for tasks in cluster.values()):
         raise ClusterError(f'TF_CONFIG: "cluster" must map job names to lists of "host:port" addresses, '
                            f'such as {EXAMPLE}')
+    for address in (address for tasks in cluster.values() for address in tasks):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ClusterError(f"TF_CONFIG: address {shown(address)} is not host:port, such as localhost:12345")
+    if not set(cluster) <= set(TRAINING_JOBS):  # parameter servers ("ps") and evaluators: not this project's
+        raise ClusterError(f"TF_CONFIG: jobs {', '.join(sorted(set(cluster) - set(TRAINING_JOBS)))} are not "
+                           f"trained here: --strategy multi-worker takes {' and '.join(TRAINING_JOBS)} only")
+    if "rpc_layer" in config and not isinstance(config["rpc_layer"], str):
+        raise ClusterError(f"TF_CONFIG: rpc_layer {shown(config['rpc_layer'])} must be a name such as \"grpc\"")
     workers = sum(len(cluster.get(job, [])) for job in TRAINING_JOBS)
     if not workers:
         raise ClusterError('TF_CONFIG: "cluster" has no worker (nor chief) to train')

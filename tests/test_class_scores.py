@@ -4,6 +4,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from class_scores import class_agreement, class_scores, per_class_kid
 from conftest import ROOT, TINY, run_script
@@ -201,3 +202,19 @@ def test_train_classifier_bad_input_is_one_line(real_archive, tmp_path):
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert len((result.stdout + result.stderr).strip().splitlines()) == 1  # no usage block, no traceback
     assert existing.read_bytes() == b"not the project's"
+
+
+def test_a_classifier_without_an_input_shape_is_one_line(monkeypatch, tmp_path):
+    """A .keras file whose model was never built has no input_shape: an AttributeError traceback before."""
+    import keras
+
+    from class_scores import load_classifier
+
+    class NeverBuilt:
+        @property
+        def input_shape(self):
+            raise AttributeError("Sequential model has no defined input shape yet.")
+
+    monkeypatch.setattr(keras.models, "load_model", lambda path, compile: NeverBuilt())
+    with pytest.raises(ValueError, match="--classifier x.keras: unreadable \\(AttributeError\\)"):
+        load_classifier("x.keras")

@@ -77,3 +77,16 @@ def test_the_replicas_tensorflow_finds_are_checked_against_the_batch():
     with pytest.raises(RunError, match="--batch-size 16 with 3 replicas \\(--strategy mirrored\\): each replica "
                        "must take as many real images as generated ones; use a multiple of 6"):
         devices.check_batch_split(Replicas(3), {"batch_size": 16}, "mirrored")
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ('{"cluster": {"worker": ["nohostport"]}, "task": {"type": "worker", "index": 0}}',
+     'address "nohostport" is not host:port'),
+    ('{"cluster": {"worker": ["localhost:2001"], "ps": ["localhost:2002"]}, "task": {"type": "ps", "index": 0}}',
+     "jobs ps are not trained here"),
+    ('{"cluster": {"worker": ["localhost:2001"]}, "task": {"type": "worker", "index": 0}, "rpc_layer": 5}',
+     "rpc_layer 5 must be a name"),
+], ids=["no port", "parameter server", "rpc layer"])
+def test_tf_configs_tensorflow_fails_on_later_are_one_line(real_archive, tmp_path, monkeypatch, tf_config, message):
+    """A hostile pass found these three passing the check, then TensorFlow's tracebacks."""
+    refused(["--data", real_archive, *TINY, "--strategy", "multi-worker"], message, tmp_path, tf_config, monkeypatch)
