@@ -211,6 +211,14 @@ def check_state(state, path):
     for key, kind in STATE_TYPES.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
             raise CheckpointError(f"{path}: {STATE_FILE} has no valid '{key}'")
+    # The checksum catches accidents, not a person who recomputes it: the values must make sense too.
+    if min(state["epoch"], state["step"], state["epoch_steps"], state["window_steps"]) < 0 \
+            or state["epoch_steps"] > state["step"]:
+        raise CheckpointError(f"{path}: {STATE_FILE} counts negative or impossible steps")
+    tables = [state["epoch_sums"], state["window_sums"], *state["history"], *state["curve"]]
+    if not all(isinstance(table, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               for v in table.values()) for table in tables):
+        raise CheckpointError(f"{path}: {STATE_FILE} holds statistics that are not tables of numbers")
     if os.path.basename(path) != checkpoint_name(state["step"]):
         raise CheckpointError(f"{path}: {STATE_FILE} is for step {state['step']}, not this folder's")
     if not {WEIGHTS_FILE, NOISE_FILE} <= set(state["sha256"]) or not set(state["sha256"]) <= {

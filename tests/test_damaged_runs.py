@@ -311,3 +311,25 @@ def test_printed_commands_for_a_folder_named_like_an_option_work(real_archive, t
                             shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert pasted.returncode == 0, pasted.stderr[-1500:]
     assert os.path.isfile(tmp_path / "-rf-rel" / "samples.png")
+
+
+@pytest.mark.parametrize("edit", [{"epoch_steps": -7}, {"history": [1, "x", None]},
+                                  {"window_sums": {"d_loss_real": "abc"}}, {"curve": [["x", {}]]}],
+                         ids=["negative steps", "history", "window sums", "curve"])
+def test_an_edited_state_json_with_its_checksum_recomputed_is_not_used(two_checkpoints, tmp_path, edit):
+    """A hostile pass recomputed the checksum after editing: tracebacks, and a hang on negative steps."""
+    from machinery.checkpoint import STATE_CHECKSUM, state_checksum
+
+    copy = str(tmp_path / "run")
+    shutil.copytree(two_checkpoints, copy)
+    path = os.path.join(copy, "checkpoints", "step-00000002", "state.json")
+    with open(path) as file_object:
+        state = json.load(file_object)
+    state.update(edit)
+    state[STATE_CHECKSUM] = state_checksum(state)
+    with open(path, "w") as file_object:
+        json.dump(state, file_object)
+    warnings = []
+    found_path, found_state, _ = find_latest_checkpoint(copy, report=warnings.append)
+    assert os.path.basename(found_path) == "step-00000001" and found_state["step"] == 1
+    assert len(warnings) == 1 and "step-00000002" in warnings[0], warnings
