@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from machinery.checkpoint import atomic_save, atomic_write_text, file_sha256
 from scoring.torchscript_weights import Module, TorchScriptError, read_torchscript
 
 STANDARD_CHECKSUM = "134f81fff5f6ccb592d5b1fe77fead021514205990d222f3d7ec27a2a11615b3"
@@ -84,14 +85,6 @@ def from_description(description):
     return module
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file_object:
-        for block in iter(lambda: file_object.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_paths(cache_dir):
     stem = os.path.join(cache_dir, CACHE_NAME)
     return stem + ".json", stem + ".weights.h5"
@@ -134,14 +127,10 @@ def convert(path, cache_dir, expected=None):
     model = build_fid_inception(layers_module)
     os.makedirs(cache_dir, exist_ok=True)
     record_path, weights_path = cache_paths(cache_dir)
-    temporary = weights_path[:-len(".weights.h5")] + f".tmp-{os.getpid()}.weights.h5"
-    model.save_weights(temporary)  # written whole, then renamed: never half a cache
-    os.replace(temporary, weights_path)
+    atomic_save(weights_path, model.save_weights)  # written whole, then renamed; never through a link
     record = {"source": os.path.basename(path), "weights_checksum": expected,
               "file_sha256": file_sha256(weights_path), "architecture": describe(layers_module)}
-    with open(record_path + ".tmp", "w") as file_object:
-        json.dump(record, file_object)
-    os.replace(record_path + ".tmp", record_path)
+    atomic_write_text(record_path, json.dumps(record))
     return model
 
 
