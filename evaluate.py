@@ -122,33 +122,44 @@ def pick_real(data, split, n, seed):
     return images
 
 
-def reference_statistics(network, data, n, batch_size, cache_dir):
-    """Statistics of n CIFAR-10 training images, computed once and cached in cache_dir (None: not cached;
+def real_statistics(network, data, split, n, batch_size, cache_dir):
+    """Statistics of n real images of one split: "train" (the reference every score is measured against) or
+    "test" (the floor, with --real-test). Computed once and cached in cache_dir (None: not cached;
     machinery/reference_cache.py says how a damaged cache is handled)."""
-    path = reference_path(cache_dir, data, network.identity, n) if cache_dir else None
+    path = reference_path(cache_dir, data, split, network.identity, n) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
-        images = pick_real(data, "train", n, seed=0)
+        images = pick_real(data, split, n, seed=0 if split == "train" else 1)
         stats = feature_statistics(real_batches(images, batch_size), network, len(images),
-                                   label=f"reference: {len(images)} real training images")
-        reference = {"mean": stats.mean, "covariance": stats.covariance,
-                     "kid_features": stats.kid_features(), "count": np.array(stats.count)}
+                                   label=f"{len(images)} real {split} images")
+        reference = statistics_table(stats)
         if path:
             save_reference(path, reference)
     return reference
 
 
-def score(stats, reference, network, what):
-    """The result entry: every number with N, the reference and the features beside it."""
-    fd = frechet_distance(stats.mean, stats.covariance, reference["mean"], reference["covariance"])
-    kid = kernel_inception_distance(stats.kid_features(), reference["kid_features"])
-    entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": what, "n": stats.count,
+def statistics_table(stats):
+    """What a score needs of one set of images, as the reference cache keeps it (with the Inception Score
+    when the network gives class probabilities)."""
+    table = {"mean": stats.mean, "covariance": stats.covariance, "kid_features": stats.kid_features(),
+             "count": np.array(stats.count)}
+    if stats.has_probabilities:
+        table["inception_score"] = np.array(stats.is_sums.score())
+    return table
+
+
+def score(scored, reference, network, what):
+    """The result entry: every number with N, the reference and the features beside it.
+    `scored` and `reference` are statistics tables (statistics_table)."""
+    fd = frechet_distance(scored["mean"], scored["covariance"], reference["mean"], reference["covariance"])
+    kid = kernel_inception_distance(scored["kid_features"], reference["kid_features"])
+    entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": what, "n": int(scored["count"]),
              "reference": f"CIFAR-10 train, {int(reference['count'])} images", "features": network.name,
              "fd": round(fd, 4), "kid_mean": kid[0], "kid_std": kid[1], "is_mean": None, "is_std": None}
-    if stats.has_probabilities:
-        entry["is_mean"], entry["is_std"] = stats.is_sums.score()
+    if "inception_score" in scored:
+        entry["is_mean"], entry["is_std"] = (float(value) for value in scored["inception_score"])
     # On the same kept features as KID (up to scores.KID_KEEP per set), in blocks.
-    manifold = precision_recall_density_coverage(reference["kid_features"], stats.kid_features())
+    manifold = precision_recall_density_coverage(reference["kid_features"], scored["kid_features"])
     entry.update({name: round(value, 4) for name, value in manifold.items()})
     return entry
 
@@ -176,7 +187,7 @@ class TrainingEvaluator:
             raise EvalError(str(error)) from None
         check_enough(samples, self.network.feature_size, flag="--eval-samples")
         self.samples, self.classes, self.batch_size = samples, classes, batch_size
-        self.reference = reference_statistics(self.network, data, samples, batch_size, cache_dir)
+        self.reference = real_statistics(self.network, data, "train", samples, batch_size, cache_dir)
         self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
 
     def __call__(self, generator, seed):
@@ -267,11 +278,9 @@ def evaluate(args, config, weights_name):
         raise EvalError(str(error)) from None
     check_enough(args.n, network.feature_size)
     data = args.data or config.get("data")
-    reference = reference_statistics(network, data, args.n, args.batch_size, args.cache_dir)
+    reference = real_statistics(network, data, "train", args.n, args.batch_size, args.cache_dir)
     if args.real_test:
-        images = pick_real(data, "test", args.n, seed=1)
-        stats = feature_statistics(real_batches(images, args.batch_size), network, len(images),
-                                   label=f"{len(images)} real test images")
+        scored = real_statistics(network, data, "test", args.n, args.batch_size, args.cache_dir)
         what = "real CIFAR-10 test images"
     else:
         classes = trained_classes(config)
@@ -281,8 +290,8 @@ def evaluate(args, config, weights_name):
             batches, kept = list(batches), []
         stats = feature_statistics((images for images, _ in batches), network, args.n, kept=kept,
                                    label=f"{args.n} generated images")
-        what = f"generated by {args.run_dir} ({weights_name})"
-    entry = score(stats, reference, network, what)
+        scored, what = statistics_table(stats), f"generated by {args.run_dir} ({weights_name})"
+    entry = score(scored, reference, network, what)
     if not args.real_test and classes is not None:
         generated, generated_classes = (np.concatenate(part) for part in zip(*batches))
         entry.update(class_scores(generated, generated_classes, np.concatenate(kept), network, data, classes,

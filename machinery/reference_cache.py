@@ -22,6 +22,7 @@ from machinery.checkpoint import atomic_save
 from machinery.options import RunError, check_writable_folder
 
 REFERENCE_KEYS = {"mean", "covariance", "kid_features", "count"}
+OPTIONAL_KEYS = {"inception_score"}  # (mean, std), kept when the network gives class probabilities
 
 
 def check_cache_dir(folder):
@@ -40,12 +41,13 @@ def check_cache_dir(folder):
     return None
 
 
-def reference_path(cache_dir, data, identity, n):
-    """The cache file of the statistics of n images of `data` through the network with this identity."""
+def reference_path(cache_dir, data, split, identity, n):
+    """The cache file of the statistics of n images of `data`'s split ("train" or "test") through the network
+    with this identity."""
     source = os.path.abspath(data) if data else "keras-download"
     if data and os.path.exists(data):  # a changed archive gets new statistics
         source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
-    key = hashlib.sha256(json.dumps([source, identity, n]).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([source, split, identity, n]).encode()).hexdigest()[:20]
     return os.path.join(cache_dir, f"reference-{key}.npz")
 
 
@@ -75,14 +77,17 @@ def load_reference(path, feature_size):
 
 def reference_problem(reference, feature_size):
     """What is wrong with statistics read from a cache file, or None."""
-    if set(reference) != REFERENCE_KEYS:
+    if not REFERENCE_KEYS <= set(reference) <= REFERENCE_KEYS | OPTIONAL_KEYS:
         return f"holds {', '.join(sorted(reference)) or 'nothing'}, not {', '.join(sorted(REFERENCE_KEYS))}"
+    if "inception_score" in reference and reference["inception_score"].shape != (2,):
+        return "an Inception Score that is not (mean, std)"
     mean, covariance, kept, count = (reference[name] for name in ("mean", "covariance", "kid_features", "count"))
     d = feature_size
     if (mean.shape != (d,) or covariance.shape != (d, d) or kept.ndim != 2 or kept.shape[1] != d
             or count.shape != () or not np.issubdtype(count.dtype, np.integer) or not d < count):
         return f"arrays of the wrong shape for {d} features"
-    if not all(np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() for a in (mean, covariance, kept)):
+    arrays = [mean, covariance, kept] + [reference[name] for name in OPTIONAL_KEYS & set(reference)]
+    if not all(np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() for a in arrays):
         return "values that are not finite numbers"
     return None
 

@@ -126,7 +126,13 @@ def test_evaluate_cli_writes_eval_json(trained_run, tiny_features, tmp_path):
     assert real["images"] == "real CIFAR-10 test images"
     assert 0 < real["fd"] < generated["fd"]  # a barely trained generator is far above the real-data floor
     assert real["recall"] > generated["recall"] and "precision" in result.stdout
-    assert any(name.startswith("reference-") for name in os.listdir(tmp_path))  # cached for next time
+    # Both splits are cached for next time: a second floor computes no features of real images.
+    assert len([name for name in os.listdir(tmp_path) if name.startswith("reference-")]) == 2
+    again = run_script("evaluate.py", run_dir, "--real-test", *common)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "real test images" not in again.stdout and "real train images" not in again.stdout
+    with open(os.path.join(run_dir, "eval.json")) as file_object:
+        assert json.load(file_object)[-1]["fd"] == real["fd"] and real["is_mean"] is not None
 
 
 def test_evaluate_refuses_bad_input(trained_run, tiny_features, tmp_path):
