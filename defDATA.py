@@ -10,8 +10,8 @@ Two ways to get the images:
     extracted `cifar-10-batches-py/` folder, for machines without internet.
 
 The batch files inside the archive are Python pickles. Unpickling can run
-arbitrary code, so they are read by machinery/safe_pickle.py, which builds
-plain integer arrays and refuses everything else. machinery/cifar_files.py
+arbitrary code, so they are read by datafiles/safe_pickle.py, which builds
+plain integer arrays and refuses everything else. datafiles/cifar_files.py
 reads the files, every size bounded by the format, and regular files only.
 
 Reading the files needs only numpy. TensorFlow, which takes seconds to start,
@@ -24,9 +24,9 @@ import stat
 
 import numpy as np
 
-from machinery.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError: ours
-from machinery.downloads import DownloadError, download
-from machinery.bounded_reads import kind
+from datafiles.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError: ours
+from datafiles.downloads import DownloadError, download
+from datafiles.bounded_reads import kind
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")

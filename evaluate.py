@@ -19,15 +19,15 @@ ImageNet, rather than pixels:
     generated images (needs class probabilities: only with keras-inception).
   * Precision, recall, density and coverage: whether the generated images lie
     where real ones do (realism) and the real ones where generated ones do
-    (variety), from each set's k-nearest-neighbour balls (scores.py explains).
+    (variety), from each set's k-nearest-neighbour balls (scoring/scores.py explains).
     Each needs its real-data value beside it: `--real-test`.
 
 Features are processed in batches: statistics accumulate in float64 moments,
 and only a bounded random subset of features is kept for KID and the four
 manifold scores, so 50,000
 samples need no more memory than 10,000. The real images' statistics are
-cached per (data, feature network, N). The formulas live in scores.py, the
-feature networks in features.py.
+cached per (data, feature network, N). The formulas live in scoring/scores.py, the
+feature networks in scoring/features.py.
 """
 import math
 import os
@@ -40,9 +40,9 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 from machinery.progress import append_result, read_results
 from machinery.reference_cache import check_cache_dir, load_reference, reference_path, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
-from class_scores import check_classifier_file, class_scores, load_classifier, report_classes
-from features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec, load_feature_network
-from scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
+from scoring.class_scores import check_classifier_file, class_scores, load_classifier, report_classes
+from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec, load_feature_network
+from scoring.scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
                     precision_recall_density_coverage)
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
 from samples import SampleError, build_generator, check_run_dir, draw

@@ -27,7 +27,7 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
 from machinery.progress import PROGRESS_COLUMNS, save_grid
-from features import FEATURE_CHOICES
+from scoring.features import FEATURE_CHOICES
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
                        check_output_image, one_line, read_config)
@@ -168,7 +168,7 @@ def parse_args(argv=None):
                         "'cat,dog'; may be repeated (default: every class the run trained on)")
     parser.add_argument("--progress", metavar="GIF", help="instead of drawing: replay the run's per-epoch "
                         "progress grids as an animated GIF, the epoch on each frame (default: off)")
-    parser.add_argument("--nearest", action="store_true", help="the memorisation check (nearest.py): each row a "
+    parser.add_argument("--nearest", action="store_true", help="the memorisation check (scoring/nearest.py): each row a "
                         "generated image, then its --cols - 1 nearest training images (default: off)")
     parser.add_argument("--features", help="with --nearest: measure nearness with this feature network, "
                         f"{FEATURE_CHOICES} (default: none, pixel space)")
@@ -273,8 +273,8 @@ def write_samples(args):
     if args.individual:
         check_output_folder("--individual", args.individual)
         check_new_images("--individual", args.individual, len(noise), args.force)
-    if args.nearest:  # nearest.py raises ValueError for a bad --data or --features, the data checked first
-        from nearest import training_images_to_search, write_nearest_grid
+    if args.nearest:  # scoring/nearest.py raises ValueError for a bad --data or --features, the data checked first
+        from scoring.nearest import training_images_to_search, write_nearest_grid
         try:
             training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
                                                  args.cols - 1)

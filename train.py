@@ -38,7 +38,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # The functions below that run TensorFlow import it (or defGAN, keras) inside.
 from defDATA import make_dataset, trained_classes
 from evaluate import EvalError, TrainingEvaluator
-from features import DEFAULT_FEATURES, FEATURE_CHOICES
+from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES
 from machinery import progress, runs, session, write_failures
 from machinery.options import PRECISIONS, ArgumentParser, RunError, add_device_arguments, one_line, real_images_per_step
 from presets import ARCHITECTURES, CLASSIC, DEFAULT_PRESET, LOSSES, PRESETS

@@ -53,7 +53,7 @@ def features(model, pixels, batch=32):
 def main():
     args = parse_args()
     from defDATA import load_cifar10
-    from scores import frechet_distance
+    from scoring.scores import frechet_distance
     from scoring.fid_inception import build_fid_inception, find_layers
     from scoring.torchscript_weights import read_torchscript
 

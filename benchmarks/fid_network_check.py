@@ -67,7 +67,7 @@ def torch_features(args, pixels, folder):
 
 
 def frechet(a, b):
-    from scores import frechet_distance
+    from scoring.scores import frechet_distance
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 

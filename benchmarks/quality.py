@@ -38,8 +38,8 @@ sys.path.insert(0, ROOT)
 from defDATA import DataError, load_cifar10  # noqa: E402  reads the data without TensorFlow
 from machinery.numbers import real_number  # noqa: E402
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line  # noqa: E402
-from class_scores import check_classifier_file  # noqa: E402  these three read no TensorFlow
-from features import check_feature_spec  # noqa: E402
+from scoring.class_scores import check_classifier_file  # noqa: E402  these three read no TensorFlow
+from scoring.features import check_feature_spec  # noqa: E402
 from run_scripts import Signals, last_line, run_script, script  # noqa: E402  benchmarks/run_scripts.py
 
 

@@ -18,7 +18,7 @@ import time
 from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import DataError, load_cifar10
-from features import check_feature_spec
+from scoring.features import check_feature_spec
 from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
                                new_config, real_images_per_step, resume_config)
 

@@ -137,7 +137,7 @@ def convert(path, cache_dir, expected=None):
 def source_file(spec):
     """The .pt file to convert for --features `spec` ('inception' or a path), checked; raises ValueError.
     None when 'inception' is already converted in the cache. May download (NVIDIA's file, once)."""
-    from machinery.downloads import DownloadError, download
+    from datafiles.downloads import DownloadError, download
 
     if spec == "inception":
         if cached_record(MODELS_DIR):

@@ -1,4 +1,4 @@
-"""Scores of a conditional generator (class_scores.py, evaluate.py --classifier)."""
+"""Scores of a conditional generator (scoring/class_scores.py, evaluate.py --classifier)."""
 import json
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from class_scores import class_agreement, class_scores, per_class_kid
+from scoring.class_scores import class_agreement, class_scores, per_class_kid
 from conftest import ROOT, TINY, run_script
 
 
@@ -208,7 +208,7 @@ def test_a_classifier_without_an_input_shape_is_one_line(monkeypatch, tmp_path):
     """A .keras file whose model was never built has no input_shape: an AttributeError traceback before."""
     import keras
 
-    from class_scores import load_classifier
+    from scoring.class_scores import load_classifier
 
     class NeverBuilt:
         @property

@@ -10,7 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from machinery import cifar_files
+from datafiles import cifar_files
 from conftest import TINY, batch_bytes, run_script, synthetic_batches, write_archive
 from defDATA import DataError, load_cifar10
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_script
-from scores import IS_SPLITS, FeatureStatistics, InceptionScoreSums, frechet_distance, kernel_inception_distance
+from scoring.scores import IS_SPLITS, FeatureStatistics, InceptionScoreSums, frechet_distance, kernel_inception_distance
 
 MOBILENET = os.path.join(ROOT, "..", "shared", "models", "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite")
 
@@ -87,7 +87,7 @@ def test_inception_score_limits():
 @pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
 def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
     from evaluate import feature_statistics, pick_real, real_batches
-    from features import load_feature_network
+    from scoring.features import load_feature_network
     network = load_feature_network(MOBILENET)
     train, test = pick_real(real_archive, "train", 48, 0), pick_real(real_archive, "test", 48, 0)
     noise = np.random.default_rng(0).uniform(-1, 1, (48, 32, 32, 3)).astype(np.float32)
@@ -102,7 +102,7 @@ def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
 
 
 def test_inception_plumbing_without_downloading():
-    from features import inception_features
+    from scoring.features import inception_features
     network = inception_features(None)  # random weights: nothing is downloaded
     features, probabilities = network(np.zeros((2, 32, 32, 3), np.float32))
     assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
@@ -389,7 +389,7 @@ def test_ema_batchnorm_benchmark_scores_four_ways(real_archive, trained_run, tin
 
 def test_precision_recall_density_coverage_by_hand():
     """1-D points, k = 1: every real point's ball reaches 1, the two generated points' balls reach 9.5."""
-    from scores import precision_recall_density_coverage
+    from scoring.scores import precision_recall_density_coverage
 
     real, generated = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([[0.5], [10.0]])
     scores = precision_recall_density_coverage(real, generated, k=1)
@@ -400,7 +400,7 @@ def test_precision_recall_density_coverage_by_hand():
 
 
 def test_manifold_scores_of_one_distribution_and_of_a_collapse():
-    from scores import precision_recall_density_coverage
+    from scoring.scores import precision_recall_density_coverage
 
     rng = np.random.default_rng(0)
     real, same = rng.standard_normal((600, 8)), rng.standard_normal((600, 8))
@@ -413,7 +413,7 @@ def test_manifold_scores_of_one_distribution_and_of_a_collapse():
 
 
 def test_manifold_scores_in_blocks_equal_one_shot():
-    from scores import precision_recall_density_coverage
+    from scoring.scores import precision_recall_density_coverage
 
     rng = np.random.default_rng(1)
     real, generated = rng.standard_normal((230, 5)), rng.standard_normal((170, 5)) + 0.3

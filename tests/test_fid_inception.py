@@ -219,13 +219,13 @@ def tiny_as_standard(tiny_file, tmp_path, monkeypatch):
 
 
 def test_features_inception_is_the_fid_network_and_needs_its_file_only_once(tiny_as_standard, monkeypatch):
-    import features
-    from machinery.downloads import DownloadError
+    from scoring import features
+    from datafiles.downloads import DownloadError
 
     def offline(*args):
         raise DownloadError("could not download the FID network (no network)")
 
-    monkeypatch.setattr("machinery.downloads.download", offline)
+    monkeypatch.setattr("datafiles.downloads.download", offline)
     with pytest.raises(ValueError, match="--features inception: could not download.*offline, pass --features PATH"):
         features.check_feature_spec("inception")  # not converted yet, and nothing to download it from
     network = features.load_feature_network(tiny_as_standard)  # the .pt file: converted and cached
@@ -242,7 +242,7 @@ def test_features_inception_is_the_fid_network_and_needs_its_file_only_once(tiny
 
 
 def test_a_pt_file_of_other_weights_is_refused_before_tensorflow(tiny_file):
-    import features
+    from scoring import features
 
     with pytest.raises(ValueError, match="not those of the 2015-12-05 Inception network"):
         features.check_feature_spec(tiny_file)  # the tiny network is not the standard one

@@ -5,7 +5,7 @@ from conftest import run_script
 
 
 def test_nearest_neighbours_are_the_brute_force_ones_in_any_block_size():
-    from scores import nearest_neighbours, pairwise_distances
+    from scoring.scores import nearest_neighbours, pairwise_distances
 
     rng = np.random.default_rng(0)
     references, queries = rng.standard_normal((500, 6)), rng.standard_normal((9, 6))
@@ -16,7 +16,7 @@ def test_nearest_neighbours_are_the_brute_force_ones_in_any_block_size():
 
 def test_near_copies_are_paired_with_the_images_they_copy():
     from defDATA import scale_images
-    from nearest import nearest_training_grid
+    from scoring.nearest import nearest_training_grid
 
     rng = np.random.default_rng(1)
     training = rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)

@@ -3,12 +3,12 @@
 defDATA.load_cifar10 calls `load_from_tar` or `load_from_folder`; a first
 reading can skip this module. What it guards against, and how:
   * the batch files are Python pickles, and unpickling can run code: they are
-    read by machinery/safe_pickle.py, which builds plain integer arrays only;
+    read by datafiles/safe_pickle.py, which builds plain integer arrays only;
   * a file can claim any size: each is bounded by the format (below) before
     anything is allocated for it, and the archive's decompressed bytes too;
   * a path can name a FIFO, which blocks for ever, or a device such as
     /dev/zero, which never ends: only regular files are opened
-    (machinery/bounded_reads.py), and only regular members of the archive read;
+    (datafiles/bounded_reads.py), and only regular members of the archive read;
   * a lost or oddly named batch file must not train silently on the rest.
 Every problem is a DataError: one line, naming the file and what is wrong.
 """
@@ -21,8 +21,8 @@ import zlib
 
 import numpy as np
 
-from machinery import safe_pickle
-from machinery.bounded_reads import Refused, decompressed, open_bounded
+from datafiles import safe_pickle
+from datafiles.bounded_reads import Refused, decompressed, open_bounded
 
 CLASS_COUNT = 10  # labels are class numbers 0-9 (defDATA.CLASS_NAMES)
 
@@ -64,7 +64,7 @@ def _checked_labels(labels, count, where):
 def read_batch(blob, where):
     """Unpickle one CIFAR-10 batch file's bytes and return (images NHWC uint8, labels int64)."""
     try:
-        batch = safe_pickle.load(io.BytesIO(blob))  # plain integer arrays only: machinery/safe_pickle.py
+        batch = safe_pickle.load(io.BytesIO(blob))  # plain integer arrays only: datafiles/safe_pickle.py
     except safe_pickle.Refused as error:
         raise DataError(f"{where}: not a safe CIFAR-10 batch ({error})") from None
     except Exception as error:  # EOFError, UnpicklingError, zlib.error, ... from damaged files

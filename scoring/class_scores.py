@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from defDATA import CLASS_NAMES, load_cifar10, scale_images
-from scores import kernel_inception_distance
+from scoring.scores import kernel_inception_distance
 
 
 def per_class_kid(generated_features, generated_classes, real_features, real_classes, classes):
@@ -33,7 +33,7 @@ def class_agreement(probabilities, classes_asked_for):
 
 def check_classifier_file(path):
     """Refuse a --classifier that cannot be a Keras model file, before TensorFlow loads."""
-    from features import check_file_kind
+    from scoring.features import check_file_kind
 
     if os.path.isfile(path) and not path.endswith(".keras"):
         raise ValueError(f"--classifier {path}: not a .keras file (make one with benchmarks/train_classifier.py)")

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from machinery.downloads import DownloadError, download
+from datafiles.downloads import DownloadError, download
 from scoring.fid_weights import FIDInceptionFeatures, source_file
 
 
@@ -89,9 +89,10 @@ def tflite_interpreter(content, threads=2):
 # segfault), which no `try` can catch. So a child Python loads the bytes and
 # runs two images through them first; only if it survives does the parent load
 # the very same bytes. The child prints the input size and the feature count.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the child finds scoring/
 TRIAL = """
 import json, sys, numpy as np
-from features import tflite_interpreter
+from scoring.features import tflite_interpreter
 interpreter = tflite_interpreter(sys.stdin.buffer.read(), threads=1)
 shape = [int(n) for n in interpreter.get_input_details()[0]["shape"]]
 if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
@@ -112,7 +113,7 @@ def trial_tflite(flag, path, content):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")  # the child's start-up lines are not the user's
     try:
         child = subprocess.run([sys.executable, "-c", TRIAL], input=content, capture_output=True,
-                               timeout=TRIAL_SECONDS, env=environment, cwd=os.path.dirname(os.path.abspath(__file__)))
+                               timeout=TRIAL_SECONDS, env=environment, cwd=PROJECT_ROOT)
     except subprocess.TimeoutExpired:
         raise ValueError(f"{flag} {path}: TensorFlow Lite did not load it within {TRIAL_SECONDS} s") from None
     if child.returncode < 0:

@@ -11,7 +11,7 @@ excluded).
 import numpy as np
 
 from defDATA import DataError, load_cifar10, scale_images
-from scores import nearest_neighbours
+from scoring.scores import nearest_neighbours
 
 
 def features_of(images, network, batch_size=100):
@@ -23,7 +23,7 @@ def features_of(images, network, batch_size=100):
 
 def training_images_to_search(data, classes, features, neighbours):
     """The training images (uint8) of the run's classes, checked before TensorFlow loads. Raises ValueError."""
-    from features import check_feature_spec
+    from scoring.features import check_feature_spec
 
     if neighbours < 1:
         raise ValueError(f"--cols {neighbours + 1}: --nearest needs 2 or more (a generated image, then neighbours)")
@@ -37,8 +37,8 @@ def training_images_to_search(data, classes, features, neighbours):
 
 def nearest_training_grid(generated, training_images, features, neighbours):
     """(rows of [a generated image, its `neighbours` nearest training images], the space searched).
-    `features`: a feature network spec (features.py), or None for pixel space. Raises ValueError."""
-    from features import load_feature_network
+    `features`: a feature network spec (scoring/features.py), or None for pixel space. Raises ValueError."""
+    from scoring.features import load_feature_network
 
     network = load_feature_network(features) if features else None
     training = scale_images(training_images)

@@ -2,7 +2,7 @@
 precision, recall, density and coverage.
 
 Each takes image *features* (or class probabilities) that evaluate.py gets
-from a feature network (features.py); nothing here knows about images or
+from a feature network (scoring/features.py); nothing here knows about images or
 TensorFlow, so every formula can be tested against a closed form.
 """
 import numpy as np
