@@ -97,6 +97,18 @@ def trained_classes(config):
     return config["classes"] or list(range(len(CLASS_NAMES)))
 
 
+def real_images_per_step(config):
+    """Real images one training step uses: half of each discriminator batch (the other half is generated),
+    d_steps times (each D update sees new real images)."""
+    return config["batch_size"] // 2 * config["d_steps"]
+
+
+def steps_per_epoch(config, image_count):
+    """Steps in one epoch: one pass over the images, or --steps-per-epoch if that is fewer."""
+    full = image_count // real_images_per_step(config)
+    return min(full, config["steps_per_epoch"] or full)
+
+
 def load_cifar10(path=None, split="train", classes=None):
     """Return (images, labels): images uint8 [N, 32, 32, 3], labels int64 [N].
 

@@ -29,6 +29,11 @@ from losses import discriminator_loss, discriminator_metrics, generator_loss
 # Label convention used everywhere: 1 = real, 0 = generated ("fake").
 REAL, FAKE = 1.0, 0.0
 WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weights
+# Warning thresholds. Real CIFAR-10 pixels vary across images with a standard
+# deviation of about 0.5 (in [-1, 1] units); a grid far below that is collapsing.
+SATURATED_ACCURACY = 0.99
+COLLAPSED_SPREAD = 0.05
+WARN_AFTER_STEPS = 200  # before this, a fresh generator's near-blank images would raise false alarms
 
 
 def build_models(config):
@@ -132,11 +137,17 @@ def make_generate(generator, jit_compile=False):
     return tf.function(generate, jit_compile=jit_compile)
 
 
+def sample_noise(rng, count, latent_dim):
+    """z ~ N(0, 1): `count` noise vectors of `latent_dim` numbers, what the generator turns into images.
+    Every noise the project draws (training, the fixed grid, samples.py, evaluate.py) comes from here."""
+    return rng.standard_normal((count, latent_dim), dtype=np.float32)
+
+
 def generator_inputs(config, count, rng):
     """(noise, classes) for `count` generated images: z ~ N(0, 1), and for a
     conditional GAN each image's class y drawn uniformly from the classes it
     trains on (else classes is None)."""
-    noise = rng.standard_normal((count, config["latent_dim"]), dtype=np.float32)
+    noise = sample_noise(rng, count, config["latent_dim"])
     classes = trained_classes(config)
     return noise, None if classes is None else rng.choice(np.asarray(classes, np.int32), count)
 
@@ -147,54 +158,54 @@ def labels(count, value):
     return np.full((count, 1), value, np.float32)
 
 
+def discriminator_batch(real_images, fake_images, real_label=REAL, real_classes=None, fake_classes=None):
+    """D's training batch: real images (label `real_label`, 1 unless smoothed) followed by fakes (label 0),
+    as (inputs, targets); a conditional D's inputs also hold each image's class.
+
+    One concatenated batch means one pass and one update instead of two; every
+    loss here is a mean over images, so the objective is the same. `real_label`
+    below 1 is one-sided label smoothing (Salimans et al. 2016): D is never
+    asked to be certain an image is real.
+    """
+    images = keras.ops.concatenate([real_images, fake_images])
+    targets = np.concatenate([labels(len(real_images), real_label), labels(len(fake_images), FAKE)])
+    if real_classes is None:
+        return images, targets
+    return [images, keras.ops.concatenate([real_classes, fake_classes])], targets
+
+
 def clip_weights(discriminator, limit):
     """WGAN's Lipschitz bound: clip every weight of the critic to [-limit, limit]."""
     for variable in discriminator.trainable_variables:
         variable.assign(keras.ops.clip(variable, -limit, limit))
 
 
-def train_discriminator_step(discriminator, real_images, fake_images, real_label=REAL, clip=0.0,
-                             real_classes=None, fake_classes=None):
-    """One discriminator update on real images (label 1) and fakes (label 0).
+def training_warnings(row, grid_images, groups=1):
+    """Plain-language warnings about an epoch's metrics row and its progress grid.
 
-    A conditional D also gets each image's class: the real images' own
-    (`real_classes`) and those the fakes were drawn for (`fake_classes`).
-
-    Both halves go through D as one concatenated batch: one pass and one
-    update instead of two. Every loss here is a mean over images, so this is
-    the same objective. `real_label` below 1 is one-sided label smoothing
-    (Salimans et al. 2016): D is never asked to be certain an image is real.
-    Returns each half's loss and accuracy, which show whether D is winning.
+    The usual failure modes of a GAN show up here before they show up in the
+    images: D winning every call (G gets no useful gradient), D failing on one
+    side (it has stopped learning), or G making the same image for any noise
+    ("mode collapse"). A conditional GAN's grid has one group of rows per class
+    (`groups`): the spread counts within each class, where collapse hides.
     """
-    # FREEZING, part 1. Keras 3 captures a model's trainable variables when it
-    # first traces `train_on_batch`. If D.trainable were False at that moment
-    # (the classic recipe "compile D; D.trainable = False; build the GAN"
-    # leaves it so), D's own train_on_batch would silently update nothing,
-    # ever. So we set the flag explicitly before every D step.
-    discriminator.trainable = True
-    images = keras.ops.concatenate([real_images, fake_images])
-    targets = np.concatenate([labels(len(real_images), real_label), labels(len(fake_images), FAKE)])
-    inputs = images if real_classes is None else [images, keras.ops.concatenate([real_classes, fake_classes])]
-    result = discriminator.train_on_batch(inputs, targets, return_dict=True)
-    if clip:
-        clip_weights(discriminator, clip)
-    return {"d_loss_real": float(result["loss_real"]), "d_loss_fake": float(result["loss_fake"]),
-            "d_acc_real": float(result["acc_real"]), "d_acc_fake": float(result["acc_fake"])}
-
-
-def train_generator_step(gan, discriminator, noise, classes=None):
-    """One generator update through the stacked model; returns G's loss.
-
-    A conditional GAN also takes the classes to draw (`classes`), one per noise vector.
-    The generated images are labelled *real* (1): G is rewarded when D is
-    fooled. With BCE this is the "non-saturating" loss, which gives G strong
-    gradients early on, when D easily rejects its images.
-    """
-    # FREEZING, part 2. Inside the stacked model D must not learn: the loss
-    # "call these fakes real" would otherwise teach D to accept fakes. Setting
-    # trainable = False before the GAN's step (its traced function then holds
-    # only G's variables) keeps D's weights bit-for-bit unchanged here.
-    discriminator.trainable = False
-    inputs = noise if classes is None else [noise, classes]
-    result = gan.train_on_batch(inputs, labels(len(noise), REAL), return_dict=True)
-    return float(result["loss"])
+    found = []
+    if row["step"] < WARN_AFTER_STEPS:
+        return found
+    real, fake = row["d_acc_real"], row["d_acc_fake"]
+    if real >= SATURATED_ACCURACY and fake >= SATURATED_ACCURACY:
+        found.append(f"the discriminator is right {100 * min(real, fake):.0f}% of the time on real and fake: "
+                     "the generator gets little to learn from. Try --label-smoothing 0.1, more --dropout, "
+                     "--augment color,translation, --spectral-norm, or a lower --lr-d.")
+    elif min(real, fake) <= 1 - SATURATED_ACCURACY:
+        side = "real" if real < fake else "generated"
+        found.append(f"the discriminator calls almost every {side} image wrong "
+                     f"(accuracy {100 * min(real, fake):.0f}%): it has lost the game. "
+                     "Try a higher --lr-d, --d-steps 2, or less --dropout.")
+    spread = min(float(np.mean(np.std(group, axis=0))) for group in np.split(grid_images, groups))
+    if spread < COLLAPSED_SPREAD:
+        where = "within one class's row" if groups > 1 else "across its images"
+        found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} {where}, real data "
+                     "~0.5): the generator may have collapsed to a few images. Try --loss hinge with "
+                     "--spectral-norm, --batch-norm, or resume from an earlier checkpoint with a lower --lr-g.")
+    return found

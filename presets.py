@@ -7,15 +7,25 @@ values changed (`python train.py --preset NAME`); a flag typed on the command
 line changes any. DEFAULT_PRESET, the one a run uses unless told otherwise,
 measured best at an equal 30-minute CPU budget; train.py's help quotes both.
 
-This module imports nothing else: train.py checks a command line against it
-before TensorFlow loads, so a typo is answered at once.
+Each option's flag is defined here too (`add_run_options`, which train.py
+calls), with its help quoting the default from these tables, and
+`run_config` turns a command line into a new run's options: the preset's,
+with every flag typed on top. The checks live in machinery/options.py, which
+reads the options and never changes them. No TensorFlow is loaded here:
+train.py checks a command line before TensorFlow starts, so a typo is
+answered at once.
 """
+import argparse
+
+from defDATA import DataError, parse_classes
 
 # The names an option can take. The modules that implement them import these.
 ARCHITECTURES = ("classic", "standard")             # network pairs: discri_keras.py, gene_keras.py
 LOSSES = ("bce", "lsgan", "hinge", "wasserstein")   # losses.py
 SIGN_LABEL_LOSSES = ("hinge", "wasserstein")         # read labels as signs, not targets: no label smoothing
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies: augment.py
+# --precision: each choice's Keras dtype policy (machinery/devices.py sets it; "auto" picks one for the machine).
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 CLASSIC = {
     # The networks (gene_keras.py, discri_keras.py); samples.py rebuilds them from these.
@@ -84,6 +94,24 @@ PRESETS["small-ema-conditional"] = dict(PRESETS["small-ema"], conditional=True, 
 DEFAULT_PRESET = "small-ema"  # the best measured at a 30-minute CPU budget (README, "Results")
 
 
+# Memory of training, roughly, for refusing sizes that cannot fit before any
+# network is built. Per architecture, at width 1: (outputs of the generator's
+# first Dense layer, parameters that grow with width squared (both networks),
+# activations per image (both networks)). tests/test_options.py checks the
+# parameter counts against the built networks.
+NETWORK_SIZES = {"classic": (4096, 1_564_672, 290_000), "standard": (8192, 5_677_056, 580_000)}
+
+
+def estimated_memory(config):
+    """Bytes of float32: weights, gradients, Adam's two slots and the EMA copy (5 per
+    parameter), plus forward and backward activations of one generator batch (3 per value)."""
+    dense, squared, activations = NETWORK_SIZES[config["architecture"]]
+    width = config["width"]
+    parameters = config["latent_dim"] * dense * width + squared * width**2
+    return 4 * (5 * parameters + 3 * config["batch_size"] * activations * width)
+
+
+
 def scaled(filters, width):
     """A layer's filter count times the `width` multiplier (at least 1), for both networks."""
     return max(1, int(round(filters * width)))
@@ -103,3 +131,91 @@ def preset_options(name):
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
     return dict(PRESETS[name])
+
+
+def add_run_options(p):
+    """The flags of every option that defines a run (train.py), each help quoting its default from the tables above."""
+    # No default here: None means "not typed", so the preset fills it in, and
+    # --resume can tell a deliberate change from a default (typed_options below).
+    p.add_argument("--preset", help=f"named configuration, see presets.py: {', '.join(PRESETS)}; "
+                   f"flags below override it (default: {DEFAULT_PRESET}, the best measured)")
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="cut each epoch to this many steps (default: the whole data set)")
+    p.add_argument("--batch-size", type=int, help="images per update: each D update sees half real, half "
+                   f"generated images; G trains on a full batch {default_of('batch_size')}")
+    p.add_argument("--architecture", choices=ARCHITECTURES,
+                   help=f"network pair: the Keras tutorial's, or SNGAN's standard CNN {default_of('architecture')}")
+    p.add_argument("--latent-dim", type=int, help=f"size of the noise vector {default_of('latent_dim')}")
+    p.add_argument("--width", type=float, help=f"filter-count multiplier of both networks {default_of('width')}")
+    p.add_argument("--loss", choices=LOSSES, help=f"GAN loss, see losses.py {default_of('loss')}")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction,
+                   help=f"batch normalization in the generator {default_of('batch_norm')}")
+    p.add_argument("--conditional", action=argparse.BooleanOptionalAction,
+                   help="class-conditional GAN: G draws the class it is given, D is a projection discriminator; "
+                   f"the classes are CIFAR-10's numbers 0-9, also with --classes {default_of('conditional')}")
+    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
+                   help=f"spectral normalization of every discriminator layer {default_of('spectral_norm')}")
+    p.add_argument("--dropout", type=float, help=f"discriminator dropout rate, 0 for none {default_of('dropout')}")
+    p.add_argument("--label-smoothing", type=float,
+                   help=f"one-sided: D's real label becomes 1 - this, e.g. 0.1 {default_of('label_smoothing')}")
+    p.add_argument("--augment", help="DiffAugment on D's input, comma-separated from color,translation,cutout; "
+                   f"'' for none {default_of('augment')}")
+    p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: --lr-d's and --lr-g's)")
+    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate, overrides --lr {default_of('lr_d')}")
+    p.add_argument("--lr-g", type=float, help=f"generator learning rate, overrides --lr {default_of('lr_g')}")
+    p.add_argument("--beta1", type=float, help=f"Adam beta_1 {default_of('beta1')}")
+    p.add_argument("--beta2", type=float, help=f"Adam beta_2 {default_of('beta2')}")
+    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update, each on new "
+                   f"real images {default_of('d_steps')}")
+    p.add_argument("--warmup-steps", type=int, help="raise the learning rates linearly from 0 over this many "
+                   f"updates {default_of('warmup_steps')}")
+    p.add_argument("--ema", type=float, help="decay of the generator's weight average, e.g. 0.999; "
+                   f"0 turns it off {default_of('ema')}")
+    p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise "
+                   f"(default: {CLASSIC['seed']})")
+    p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction,
+                   help=f"mirror real images at random, left to right {default_of('flip')}")
+    p.add_argument("--precision", choices=["auto", *PRECISIONS], help="float32, or Keras mixed precision "
+                   "(16-bit compute, float32 weights); auto: bfloat16 on a CPU with avx512_bf16 or amx_bf16, "
+                   "float16 on a GPU of compute capability 7.0+, bfloat16 on a TPU, else float32 "
+                   f"(default: {CLASSIC['precision']}; a resumed run keeps the precision it started with)")
+
+
+def default_of(key):
+    """How a run option's help states its default: the default preset's value and classic's, from the tables above."""
+    return f"(default: from the preset; {DEFAULT_PRESET}: {PRESETS[DEFAULT_PRESET][key]!r}, classic: {CLASSIC[key]!r})"
+
+
+class OptionError(ValueError):
+    """A typed option with a value no run can have, described in one line that names the flag."""
+
+
+def typed_options(args):
+    """The run options typed on the command line, as config values (an option not typed is None in args,
+    so the preset's value stands, and --resume can tell a deliberate change from a default)."""
+    typed = {key: getattr(args, key) for key in list(CLASSIC) + ["preset"] if getattr(args, key, None) is not None}
+    if getattr(args, "lr", None) is not None:  # --lr sets both rates; --lr-d and --lr-g still win
+        typed = dict({"lr_d": args.lr, "lr_g": args.lr}, **typed)
+    if typed.get("augment") is not None:
+        try:
+            typed["augment"] = ",".join(parse_policy(typed["augment"]))
+        except ValueError as error:
+            raise OptionError(f"--augment {args.augment}: {error}") from None
+    if typed.get("classes") is not None:
+        try:
+            typed["classes"] = parse_classes(typed["classes"])  # names or numbers -> sorted class numbers
+        except DataError as error:
+            raise OptionError(str(error)) from None
+    return typed
+
+
+def run_config(args):
+    """A new run's options: its preset's (--preset, else DEFAULT_PRESET), then every flag typed on top."""
+    typed = typed_options(args)
+    name = typed.get("preset") or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise OptionError(f"--preset: unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    config = dict(PRESETS[name])
+    config.update(typed, preset=name)
+    return config

@@ -2,10 +2,10 @@
 
 The lent GPU machines hold JAX with CUDA but not TensorFlow, and TensorFlow's
 GPU build (about 2 GB with its CUDA libraries) cannot be carried there. So
-this check runs the project's own networks and steps (gene_keras.py,
-discri_keras.py, defGAN.py, losses.py, augment.py: plain Keras 3) on Keras'
-JAX backend, which compiles every step with XLA. train.py itself needs
-TensorFlow (tf.data, checkpoints) and is not run here.
+this check runs the project's own networks and train.py's own step (train_step,
+with gene_keras.py, discri_keras.py, defGAN.py, losses.py, augment.py: plain
+Keras 3) on Keras' JAX backend, which compiles every step with XLA. The rest
+of train.py needs TensorFlow (tf.data, checkpoints) and is not run here.
 
 For each preset and precision policy it trains a few alternating steps on
 random images in [-1, 1] (speed does not depend on content), checks the losses
@@ -41,38 +41,37 @@ def one_run(preset, policy, steps, seed=0):
     import numpy as np
 
     import defGAN
+    from defDATA import real_images_per_step
+    from ema import GeneratorEMA
     from presets import preset_options
+    from train import Models, train_step
 
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(seed)
     config = preset_options(preset)
     generator, discriminator = defGAN.build_models(config)
     gan = defGAN.define_gan(generator, discriminator, config, jit_compile=True)
+    ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
+
+    def generate(noise, classes=None):  # train.py's make_generate is a tf.function; on JAX, a plain call
+        return generator(noise if classes is None else [noise, classes], training=True)
+
+    models = Models(generator, discriminator, gan, ema, generate, config)
     rng = np.random.default_rng(seed)
-    half = config["batch_size"] // 2
 
-    def step():
-        # The same two halves as train.py's train_step. predict_on_batch runs G
-        # in inference mode (train.py's make_generate uses a tf.function in
-        # training mode): the same arithmetic for the presets without batch norm.
-        # A conditional preset also gets classes: uniform for the fakes and for
-        # the stand-in real images.
-        real = rng.uniform(-1, 1, (half, 32, 32, 3)).astype("float32")
-        noise, fake_classes = defGAN.generator_inputs(config, half, rng)
-        real_classes = None if fake_classes is None else rng.permutation(fake_classes)
-        fakes = generator.predict_on_batch(noise if fake_classes is None else [noise, fake_classes])
-        d = defGAN.train_discriminator_step(discriminator, real, fakes,
-                                            real_classes=real_classes, fake_classes=fake_classes)
-        noise, classes = defGAN.generator_inputs(config, config["batch_size"], rng)
-        g = defGAN.train_generator_step(gan, discriminator, noise, classes)
-        if not all(np.isfinite(list(d.values()) + [g])):
-            raise FloatingPointError(f"loss not finite: {d}, g_loss {g}")
+    def step(number):
+        # train.py's own step, on random images in [-1, 1] (a conditional preset: uniform classes).
+        real = rng.uniform(-1, 1, (real_images_per_step(config), 32, 32, 3)).astype("float32")
+        batch = (real, rng.integers(0, 10, len(real)).astype("int32")) if config["conditional"] else real
+        stats = train_step(models, batch, number)
+        if not all(np.isfinite(list(stats.values()))):
+            raise FloatingPointError(f"loss not finite: {stats}")
 
-    for _ in range(3):  # compiles each step function
-        step()
+    for number in range(3):  # compiles each step function
+        step(number)
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
+    for number in range(3, 3 + steps):
+        step(number)
     rate = steps / (time.perf_counter() - start)
     return rate, [w.copy() for w in gan.get_weights()], config["batch_size"]
 

@@ -23,13 +23,12 @@ import resource
 import statistics
 import sys
 import time
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
-from defDATA import DataError, load_cifar10, make_dataset, scale_images  # noqa: E402
-from machinery.options import PRECISIONS, ArgumentParser, one_line  # noqa: E402  one line for a mistake
-from presets import DEFAULT_PRESET, PRESETS, preset_options  # noqa: E402
+from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step, scale_images  # noqa: E402
+from machinery.options import ArgumentParser, one_line  # noqa: E402  one line for a mistake
+from presets import DEFAULT_PRESET, PRECISIONS, PRESETS, preset_options  # noqa: E402
 
 
 def parse_args():
@@ -67,11 +66,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from machinery import devices  # noqa: E402
-from defGAN import (build_models, define_gan, generator_inputs, make_generate,  # noqa: E402
-                    train_discriminator_step, train_generator_step)
-from ema import GeneratorEMA  # noqa: E402
+from defGAN import build_models, generator_inputs  # noqa: E402
 from flops import iteration_flops  # noqa: E402
-from train import train_step  # noqa: E402
+from train import build_networks, train_discriminator_step, train_generator_step, train_step  # noqa: E402
 
 
 class ReferenceClassicLoop:
@@ -110,12 +107,8 @@ class OurLoop:
 
     def __init__(self, images, classes, preset, jit_compile):
         config = preset_options(preset)
-        generator, discriminator = build_models(config)
-        gan = define_gan(generator, discriminator, config, jit_compile)
-        ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None
-        self.run = types.SimpleNamespace(config=config, generator=generator, discriminator=discriminator, gan=gan,
-                                         ema=ema, generate=make_generate(generator, jit_compile))
-        self.batches = iter(make_dataset(images, config["batch_size"] // 2 * config["d_steps"], 0,
+        self.run = build_networks(config, tf.distribute.get_strategy(), jit_compile)  # train.py's own networks
+        self.batches = iter(make_dataset(images, real_images_per_step(config), 0,
                                          classes=classes if config["conditional"] else None).repeat())
         self.steps = 0
 

@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from machinery.cluster import split_problem
-from machinery.options import PRECISIONS, RunError  # PRECISIONS: --precision's choices, and each one's Keras policy
+from machinery.options import RunError
+from presets import PRECISIONS  # --precision's choices, and each one's Keras policy
 
 
 # CPU features that compute bfloat16 natively (AVX-512 BF16 instructions, AMX

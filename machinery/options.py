@@ -4,7 +4,8 @@ A run's config is its preset's options (presets.py) with the flags the user
 typed on top, checked here before anything is written. `train.py --resume`
 reads the config back from RUN_DIR/config.json; a typed option that
 contradicts it is refused, because a resumed run must stay the same run.
-runs.py uses these to start or resume a run.
+runs.py uses these to start or resume a run. The options themselves are
+built by presets.run_config; this module only reads them.
 """
 import argparse
 import json
@@ -13,15 +14,13 @@ import os
 import sys
 import tempfile
 
-from defDATA import DataError, parse_classes
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from machinery.safe_files import read_json
-from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, DEFAULT_PRESET, LOSSES, SIGN_LABEL_LOSSES, parse_policy,
-                     preset_options)
+from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, LOSSES, PRECISIONS, SIGN_LABEL_LOSSES, OptionError,
+                     estimated_memory, parse_policy, typed_options)
 
-# Where a run trains (devices.py): Keras precision policies and tf.distribute strategies.
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+# Where a run trains (devices.py): tf.distribute strategies.
 STRATEGIES = ("none", "mirrored", "multi-worker")
 
 # The options that define a run, stored in config.json: a preset's (see
@@ -95,11 +94,6 @@ def add_device_arguments(parser):
                         "(several machines, set TF_CONFIG; see README) (default: none)")
     parser.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split "
                         "the CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
-
-
-def real_images_per_step(config):
-    """Real images one training step uses: half of each discriminator batch, d_steps times."""
-    return config["batch_size"] // 2 * config["d_steps"]
 
 
 def whole(value):
@@ -188,23 +182,6 @@ def check_config_values(config, where):
                            else f"{where}: no '{key}'")
 
 
-# Memory of training, roughly, for refusing sizes that cannot fit before any
-# network is built. Per architecture, at width 1: (outputs of the generator's
-# first Dense layer, parameters that grow with width squared (both networks),
-# activations per image (both networks)). tests/test_options.py checks the
-# parameter counts against the built networks.
-NETWORK_SIZES = {"classic": (4096, 1_564_672, 290_000), "standard": (8192, 5_677_056, 580_000)}
-
-
-def estimated_memory(config):
-    """Bytes of float32: weights, gradients, Adam's two slots and the EMA copy (5 per
-    parameter), plus forward and backward activations of one generator batch (3 per value)."""
-    dense, squared, activations = NETWORK_SIZES[config["architecture"]]
-    width = config["width"]
-    parameters = config["latent_dim"] * dense * width + squared * width**2
-    return 4 * (5 * parameters + 3 * config["batch_size"] * activations * width)
-
-
 def check_memory(config):
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     needed = estimated_memory(config)
@@ -212,24 +189,6 @@ def check_memory(config):
         raise RunError(f"--width {config['width']}, --latent-dim {config['latent_dim']}, --batch-size "
                        f"{config['batch_size']}: training would need about {needed / 2**30:.0f} GiB of memory, "
                        f"this machine has {total / 2**30:.0f} GiB")
-
-
-def given_options(args):
-    """The run-defining options the user actually typed (None = not given)."""
-    given = {key: getattr(args, key) for key in RUN_KEYS if getattr(args, key, None) is not None}
-    if getattr(args, "lr", None) is not None:  # --lr sets both rates; --lr-d / --lr-g still win
-        given = dict({"lr_d": args.lr, "lr_g": args.lr}, **given)
-    if given.get("augment") is not None:
-        try:
-            given["augment"] = ",".join(parse_policy(given["augment"]))
-        except ValueError as error:
-            raise RunError(f"--augment {args.augment}: {error}") from None
-    if given.get("classes") is not None:
-        try:
-            given["classes"] = parse_classes(given["classes"])
-        except DataError as error:
-            raise RunError(str(error)) from None
-    return given
 
 
 def check_config(config):
@@ -240,19 +199,11 @@ def check_config(config):
                        f"the {config['loss']} loss reads labels as signs, not targets")
 
 
-def new_config(args):
-    """A new run's config: the preset's options, then the flags typed."""
-    given = given_options(args)
-    name = given.get("preset") or DEFAULT_PRESET
-    try:
-        config = preset_options(name)
-    except KeyError as error:
-        raise RunError(f"--preset: {error.args[0]}") from None
-    config.update(given, preset=name)
+def check_new_config(config, args):
+    """Refuse a new run's options (presets.run_config) that no run can have, naming the flag."""
     check_config_values(config, "options")
     check_config(config)
     checked(cluster.check_replicas, config, args)  # a batch the replicas cannot share evenly
-    return config
 
 
 def read_config(run_dir, flag="--resume"):
@@ -277,9 +228,14 @@ def one_line(message):
 
 def resume_config(args):
     """Config of the run to resume; a typed option that contradicts it is an error."""
+    check_numbers(args)  # a typed value no run can have is named as such, not as a difference
     config = read_config(args.resume)
     check_config_values(config, os.path.join(args.resume, "config.json"))
-    for key, value in given_options(args).items():
+    try:
+        typed = typed_options(args)
+    except OptionError as error:
+        raise RunError(str(error)) from None
+    for key, value in typed.items():
         if key not in RESUME_MAY_CHANGE and value != config.get(key):
             flag = "--" + key.replace("_", "-")
             raise RunError(f"{flag} {value} differs from the run's {config.get(key)} in {args.resume}/config.json; "

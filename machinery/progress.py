@@ -1,8 +1,9 @@
 """What a run shows while it trains, and its records: metrics.csv, the loss plot,
 eval.json, and the progress grids replayed as an animation.
 
-`train.py` appends one row per epoch to the run's history and calls these two
-functions to rewrite both files (atomically, through checkpoint.atomic_save).
+machinery/callbacks.py (TrainingRecord) keeps one row per epoch and calls
+write_metrics and plot_losses to rewrite both files (atomically, through
+checkpoint.atomic_save); ProgressGrids saves each epoch's grid with save_grid.
 """
 import csv
 import glob
@@ -23,44 +24,6 @@ PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vect
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
-# Warning thresholds. Real CIFAR-10 pixels vary across images with a standard
-# deviation of about 0.5 (in [-1, 1] units); a grid far below that is collapsing.
-SATURATED_ACCURACY = 0.99
-COLLAPSED_SPREAD = 0.05
-WARN_AFTER_STEPS = 200  # before this, a fresh generator's near-blank images would raise false alarms
-
-
-def training_warnings(row, grid_images, groups=1):
-    """Plain-language warnings about an epoch's metrics row and its progress grid.
-
-    The usual failure modes of a GAN show up here before they show up in the
-    images: D winning every call (G gets no useful gradient), D failing on one
-    side (it has stopped learning), or G making the same image for any noise
-    ("mode collapse"). A conditional GAN's grid has one group of rows per class
-    (`groups`): the spread counts within each class, where collapse hides.
-    """
-    found = []
-    if row["step"] < WARN_AFTER_STEPS:
-        return found
-    real, fake = row["d_acc_real"], row["d_acc_fake"]
-    if real >= SATURATED_ACCURACY and fake >= SATURATED_ACCURACY:
-        found.append(f"the discriminator is right {100 * min(real, fake):.0f}% of the time on real and fake: "
-                     "the generator gets little to learn from. Try --label-smoothing 0.1, more --dropout, "
-                     "--augment color,translation, --spectral-norm, or a lower --lr-d.")
-    elif min(real, fake) <= 1 - SATURATED_ACCURACY:
-        side = "real" if real < fake else "generated"
-        found.append(f"the discriminator calls almost every {side} image wrong "
-                     f"(accuracy {100 * min(real, fake):.0f}%): it has lost the game. "
-                     "Try a higher --lr-d, --d-steps 2, or less --dropout.")
-    spread = min(float(np.mean(np.std(group, axis=0))) for group in np.split(grid_images, groups))
-    if spread < COLLAPSED_SPREAD:
-        where = "within one class's row" if groups > 1 else "across its images"
-        found.append(f"the fixed-noise grid barely varies (pixel spread {spread:.3f} {where}, real data "
-                     "~0.5): the generator may have collapsed to a few images. Try --loss hinge with "
-                     "--spectral-norm, --batch-norm, or resume from an earlier checkpoint with a lower --lr-g.")
-    return found
-
-
 def write_metrics(run_dir, history):
     """Rewrite metrics.csv (atomically) from the in-memory history."""
     text = io.StringIO()
@@ -70,20 +33,21 @@ def write_metrics(run_dir, history):
     checkpoint.atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
 
 
-def plot_losses(run, path):
-    """Losses (top), discriminator accuracies (middle), Fréchet distance (bottom, when measured)."""
+def plot_losses(curve, history, loss, path):
+    """Losses (top), discriminator accuracies (middle), Fréchet distance (bottom, when measured), from the loss
+    curve's points and the epochs' rows (machinery/callbacks.py, TrainingRecord); `loss`: the run's --loss."""
     import matplotlib
     matplotlib.use("Agg")  # draw to files; no display needed
     import matplotlib.pyplot as plt
 
-    points = run.curve or run.history  # very short runs have no curve points yet
+    points = curve or history  # very short runs have no curve points yet
     steps = [point["step"] for point in points]
-    scored = [row for row in run.history if row.get("fd") not in (None, "")]
+    scored = [row for row in history if row.get("fd") not in (None, "")]
     figure, axes = plt.subplots(3 if scored else 2, 1, figsize=(7, 8 if scored else 6), sharex=True)
     for key in ("d_loss_real", "d_loss_fake", "g_loss"):
         axes[0].plot(steps, [point[key] for point in points], label=key)
-    axes[0].set_ylabel(f"loss (--loss {run.config['loss']}, losses.py)")
-    axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if run.curve else "epoch averages")
+    axes[0].set_ylabel(f"loss (--loss {loss}, losses.py)")
+    axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if curve else "epoch averages")
     for key in ("d_acc_real", "d_acc_fake"):
         axes[1].plot(steps, [point[key] for point in points], label=key)
     axes[1].set(ylabel="discriminator accuracy", ylim=(-0.05, 1.05))
@@ -91,7 +55,7 @@ def plot_losses(run, path):
         axes[2].plot([row["step"] for row in scored], [float(row["fd"]) for row in scored], marker="o", label="fd")
         axes[2].set_ylabel("Fréchet distance (lower is better)")
     for panel in axes:
-        for row in run.history:
+        for row in history:
             panel.axvline(row["step"], color="grey", linestyle=":", linewidth=0.8)
         panel.legend(loc="best")
     axes[-1].set_xlabel("training step")

@@ -1,9 +1,9 @@
 """The run directory: checking options, then starting or resuming a run.
 
-`train.py` calls `check_run(args)`, which refuses bad input and loads the data
-*before* anything is written (so a mistake never damages an earlier run), and
-needs no TensorFlow, so it answers a mistake at once. Starting, resuming and
-saving the run are machinery/session.py.
+`train.py` calls `check_run(args, config)`, which refuses bad input *before*
+anything is written (so a mistake never damages an earlier run), and needs no
+TensorFlow, so it answers a mistake at once. Starting and resuming the run are
+machinery/session.py; saving it, machinery/callbacks.py.
 """
 import fcntl
 import glob
@@ -17,16 +17,36 @@ import time
 
 from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
-from defDATA import DataError, load_cifar10
-from scoring.features import check_feature_spec
-from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
-                               new_config, real_images_per_step, resume_config)
+from defDATA import real_images_per_step
+from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
+from machinery.options import (RunError, add_device_arguments, check_new_config, check_numbers,  # noqa: F401
+                               check_writable_folder, resume_config)  # RunError and resume_config: train.py's
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
                 checkpoint.DISCRIMINATOR_WEIGHTS)
 OUTPUT_FILES = ("config.json", "metrics.csv", "losses.png", "eval.json", *WEIGHT_FILES)  # read or rewritten
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
+DEFAULT_RUN_DIR = "runs/cifar10"  # train.py --out
+# --dry-run: a smoke test of every part in seconds, into a temporary folder.
+DRY_RUN = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 32, "images": 256}
+
+
+def add_run_arguments(p):
+    """train.py's flags for the run folder, its checkpoints and its in-training score, and for where it trains
+    (machinery/options.py: --jit-compile, --strategy, --cpu-replicas); all may change when resuming."""
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="also checkpoint every N steps (default: 0, at epoch ends only)")
+    p.add_argument("--keep", type=int, default=2, help="how many of the newest checkpoints to keep (default: 2)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="every N epochs, score the generator (Fréchet distance) into metrics.csv (default: 0, never)")
+    p.add_argument("--eval-samples", type=int, default=2000,
+                   help="generated and real images per score; more is steadier but slower (default: 2000)")
+    p.add_argument("--features", default=DEFAULT_FEATURES,
+                   help=f"feature network for --eval-every: {FEATURE_CHOICES} (default: {DEFAULT_FEATURES})")
+    add_device_arguments(p)
 
 
 def check_new_run_dir(run_dir, overwrite):
@@ -144,20 +164,22 @@ def check_room_to_save(run_dir, checkpoint_path):
         raise RunError(f"--resume {run_dir}: {error.strerror}. Free some space, then run this again") from None
 
 
-def load_images(config, dry_run):
-    """The training images and their classes (defDATA.load_cifar10), checked to fill a step."""
-    try:
-        images, classes = load_cifar10(config["data"], classes=config["classes"])
-    except DataError as error:
-        raise RunError(str(error)) from None
-    if dry_run:
-        images, classes = images[:256], classes[:256]
-    needed = real_images_per_step(config)  # every epoch must have at least one step
-    if needed > len(images):
+def check_enough_images(config, count):
+    """Every epoch must have at least one step."""
+    needed = real_images_per_step(config)
+    if needed > count:
         flags = f"--batch-size {config['batch_size']}" + (f" with --d-steps {config['d_steps']}"
                                                           if config["d_steps"] > 1 else "")
-        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {len(images)}")
-    return images, classes
+        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {count}")
+
+
+def apply_dry_run(args):
+    """--dry-run: DRY_RUN's tiny epochs, into a fresh folder in the system's temporary folder (created
+    only once every check has passed)."""
+    args.epochs, args.steps_per_epoch = DRY_RUN["epochs"], DRY_RUN["steps_per_epoch"]
+    args.batch_size = min(args.batch_size or DRY_RUN["batch_size"], DRY_RUN["batch_size"])
+    args.out = args.out or os.path.join(tempfile.gettempdir(),
+                                        f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
 
 
 def check_paths(args):
@@ -175,24 +197,18 @@ def check_paths(args):
 class Plan:
     """What check_run decided: where, with which config, from which checkpoint."""
 
-    def __init__(self, run_dir, config, found, data, lock, chief_dir):
+    def __init__(self, run_dir, config, found, lock, chief_dir):
         self.run_dir, self.config, self.found, self.lock = run_dir, config, found, lock
-        self.images, self.classes = data  # uint8 [N, 32, 32, 3] and their class numbers [N]
         # The run directory the chief writes. A multi-worker helper writes into
         # a private temporary folder instead (run_dir), removed at the end.
         self.chief_dir, self.helper = chief_dir, run_dir != chief_dir
 
 
-def check_run(args):
-    """Validate everything and load the data; writes nothing. Returns a Plan."""
+def check_run(args, config):
+    """Check the options (`config`: presets.run_config's, or resume_config's on --resume) and the run
+    folder; writes nothing. Returns a Plan."""
     check_numbers(args)
     check_paths(args)
-    if args.dry_run:
-        args.epochs, args.steps_per_epoch = 2, 2
-        args.batch_size = min(args.batch_size or 32, 32)
-        # A fresh folder in the system's temporary folder, created only once every check has passed.
-        args.out = args.out or os.path.join(tempfile.gettempdir(), f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}"
-                                                                    f"-{os.getpid()}")
     lock, found = None, None
     # Under --strategy multi-worker only the chief writes the run directory; the
     # other workers train in step with it and write into a private temporary
@@ -200,7 +216,7 @@ def check_run(args):
     helper = args.strategy == "multi-worker" and not is_chief()
     if args.resume:
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
-        config, run_dir = resume_config(args), args.resume
+        run_dir = args.resume
         if not helper:
             for folder in [run_dir] + [os.path.join(run_dir, name) for name in RUN_FOLDERS]:
                 if os.path.isdir(folder):
@@ -223,7 +239,8 @@ def check_run(args):
         elif not helper:
             check_room_to_save(run_dir, found[0])
     else:
-        config, run_dir = new_config(args), args.out or "runs/cifar10"
+        check_new_config(config, args)
+        run_dir = args.out or DEFAULT_RUN_DIR
         if not helper:
             check_new_run_dir(run_dir, args.overwrite)
             if args.overwrite and os.path.isdir(run_dir):
@@ -231,7 +248,7 @@ def check_run(args):
     chief_dir = run_dir
     if helper:
         run_dir = tempfile.mkdtemp(prefix="gan-worker-")
-    return Plan(run_dir, config, found, load_images(config, args.dry_run), lock, chief_dir)
+    return Plan(run_dir, config, found, lock, chief_dir)
 
 
 def is_chief():

@@ -122,18 +122,18 @@ class LostWriteHooks:
 
 
 @contextlib.contextmanager
-def failures_in_one_line(run, plan, args):
+def failures_in_one_line(plan, args):
     """Around the training loop: a failure a long run can meet becomes one line
     that says how to resume, and a multi-worker helper's private folder goes."""
     import tensorflow as tf
 
     from machinery.runs import resume_command
 
-    resume = f"{resume_command(run.chief_dir)} --epochs {run.target_epochs}"
+    resume = f"{resume_command(plan.chief_dir)} --epochs {args.epochs}"
     failed = []  # the one line of a failed write, once known
 
     def stop_now(error):  # a failed write h5py reports while freeing its objects, where no `try` sees it
-        exit_at_once(describe(error, run.dir, resume))
+        exit_at_once(describe(error, plan.run_dir, resume))
 
     try:
         with LostWriteHooks(stop_now):
@@ -148,11 +148,11 @@ def failures_in_one_line(run, plan, args):
         lost = lost_write(error)  # h5py's ValueError or RuntimeError of a failed write included
         if lost is None:
             raise
-        failed.append(describe(lost, run.dir, resume))  # every file written so far is complete
+        failed.append(describe(lost, plan.run_dir, resume))  # every file written so far is complete
     finally:
         if plan.helper:  # the chief's run directory holds the same weights; this private copy is not needed
-            shutil.rmtree(run.dir, ignore_errors=True)
-            print(f"removed this helper worker's private copy {run.dir}; the chief worker writes {plan.chief_dir}",
+            shutil.rmtree(plan.run_dir, ignore_errors=True)
+            print(f"removed this helper worker's private copy {plan.run_dir}; the chief worker writes {plan.chief_dir}",
                   flush=True)
         if failed:
             exit_at_once(failed[0])

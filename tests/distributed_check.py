@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from machinery import devices  # noqa: E402
-from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step  # noqa
+from defGAN import build_models, define_gan, make_generate  # noqa
+from train import train_discriminator_step, train_generator_step  # noqa
 from presets import CLASSIC  # noqa: E402
 
 strategy = devices.make_strategy("mirrored", cpu_replicas=2)

@@ -110,24 +110,29 @@ def test_samples_refuses_an_incompatible_run(finished_run, tmp_path):
     refused([str(tmp_path)], "holds no run (no config.json)", copy, script="samples.py")
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys):
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path, capsys, monkeypatch):
     """An injected NaN in D's weights: the run stops with exit code 3 and the message."""
     import train
-    from machinery import runs, session
+    from machinery import session
+    from machinery.callbacks import NAN_EXIT_CODE
     from machinery.checkpoint import find_latest_checkpoint
 
     run_dir = str(tmp_path / "run")
     shutil.copytree(finished_run, run_dir)
     checkpoints_before = tree_digest(os.path.join(run_dir, "checkpoints"))
-    args = train.parse_args(["--resume", run_dir, "--epochs", "3"])
-    plan = runs.check_run(args)
-    run = train.start(plan, args, *session.prepare_devices(args))
-    weights = run.discriminator.get_weights()
-    weights[0][...] = np.nan
-    run.discriminator.set_weights(weights)
+    open_run = session.open_run
+
+    def open_run_then_break_d(plan, args, models, strategy):  # the checkpoint loads, then D's weights go NaN
+        state = open_run(plan, args, models, strategy)
+        weights = models.discriminator.get_weights()
+        weights[0][...] = np.nan
+        models.discriminator.set_weights(weights)
+        return state
+
+    monkeypatch.setattr(session, "open_run", open_run_then_break_d)
     with pytest.raises(SystemExit) as stopped:
-        train.train(run, plan.images, plan.classes, stop=type("NoStop", (), {"requested": False})())
-    assert stopped.value.code == train.NAN_EXIT_CODE
+        train.main(["--resume", run_dir, "--epochs", "3"])
+    assert stopped.value.code == NAN_EXIT_CODE
     message = capsys.readouterr().out
     assert "diverged at step 2: the discriminator loss is not finite" in message and "learning rate" in message
     assert tree_digest(os.path.join(run_dir, "checkpoints")) == checkpoints_before

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY, run_script, weights_of
-from defGAN import build_models, define_gan, train_discriminator_step, train_generator_step
+from defGAN import build_models, define_gan
+from train import train_discriminator_step, train_generator_step
 from presets import CLASSIC
 
 CONDITIONAL = dict(CLASSIC, latent_dim=8, width=0.125, conditional=True)
@@ -215,7 +216,7 @@ def test_samples_walks_between_two_classes(conditional_run, tmp_path):
 def test_collapse_is_looked_for_within_each_class():
     """A conditional G that ignores its noise draws one image per class: the grid varies across
     classes, so only the spread within each class's row shows the collapse."""
-    from machinery.progress import WARN_AFTER_STEPS, training_warnings
+    from defGAN import WARN_AFTER_STEPS, training_warnings
 
     row = {"step": WARN_AFTER_STEPS, "d_acc_real": 0.7, "d_acc_fake": 0.7}
     one_image_per_class = np.repeat(np.random.default_rng(0).uniform(-1, 1, (2, 1, 32, 32, 3)), 8, axis=1)

@@ -212,7 +212,8 @@ def test_resume_of_a_copy_of_the_shipped_generator_is_refused(real_archive, tmp_
     shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), copy)
     before = tree_digest(copy)
     with pytest.raises(runs.RunError, match="holds trained weights .*generator.ema.weights.h5.* --out"):
-        runs.check_run(train.parse_args(["--resume", copy, "--epochs", "2", "--data", real_archive]))
+        args = train.parse_args(["--resume", copy, "--epochs", "2", "--data", real_archive])
+        runs.check_run(args, runs.resume_config(args))
     assert tree_digest(copy) == before
 
 

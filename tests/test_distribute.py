@@ -14,8 +14,9 @@ import pytest
 from machinery import checkpoint
 from machinery import devices
 from conftest import ROOT, TINY, run_script, weights_of
-from defGAN import build_models, define_gan, make_generate, train_discriminator_step, train_generator_step
-from presets import CLASSIC
+from defGAN import build_models, define_gan, make_generate
+from train import train_discriminator_step, train_generator_step
+from presets import CLASSIC, PRECISIONS
 from machinery.progress import GRID_PADDING
 
 
@@ -111,7 +112,7 @@ def test_when_a_worker_dies_the_others_stop_with_one_line(real_archive, tmp_path
     assert checkpoint.find_latest_checkpoint(run_dir) is not None  # the chief's checkpoints are intact
 
 
-@pytest.mark.parametrize("precision", list(devices.PRECISIONS))
+@pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_each_precision_trains_with_float32_outputs(precision):
     devices.set_precision(precision)
     try:

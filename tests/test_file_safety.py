@@ -236,16 +236,20 @@ def test_a_save_that_would_not_fit_writes_nothing(tmp_path, monkeypatch):
     import keras
     import numpy as np
 
-    from machinery import checkpoint, session
+    from machinery import checkpoint
+    from machinery.callbacks import Checkpoints
 
     generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     gan = keras.Sequential([generator, discriminator])
-    run = SimpleNamespace(dir=str(tmp_path), gan=gan, generator=generator, discriminator=discriminator, ema=None,
-                          fixed_noise=np.zeros((2, 4), np.float32), keep=2, state=lambda: {"step": 1})
+    models = SimpleNamespace(gan=gan, generator=generator, discriminator=discriminator, ema=None)
+    plan = SimpleNamespace(run_dir=str(tmp_path), chief_dir=str(tmp_path), config={})
+    args = SimpleNamespace(keep=2, checkpoint_every=0, epochs=1)
+    saver = Checkpoints(plan, args, models, np.zeros((2, 4), np.float32), steps_per_epoch=1, record=None,
+                        frechet=None, position=(0, 1, 0))
     monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 4096))
     with pytest.raises(OSError) as failed:
-        session.save_everything(run)
+        saver.save()
     assert failed.value.errno == errno.ENOSPC and "MB free" in str(failed.value)
     assert os.listdir(tmp_path) == []
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from defGAN import build_models, define_gan, train_discriminator_step, train_generator_step
+from defGAN import build_models, define_gan
+from train import train_discriminator_step, train_generator_step
 from presets import CLASSIC
 
 

@@ -10,10 +10,10 @@ import tensorflow as tf
 
 from augment import DiffAugment
 from conftest import TINY, run_script
-from defGAN import build_models, clip_value, define_gan, make_generate, train_discriminator_step, train_generator_step
+from defGAN import build_models, clip_value, define_gan, make_generate, training_warnings
+from train import train_discriminator_step, train_generator_step
 from ema import GeneratorEMA, ema_decay
 from presets import CLASSIC
-from machinery.progress import training_warnings
 
 TINY_MODEL = {"latent_dim": 8, "width": 0.125}
 # One entry per option (and each loss), on top of the classic configuration.
@@ -205,9 +205,9 @@ def test_preset_then_flags_and_no_ema_sampling(real_archive, tmp_path):
 @pytest.mark.parametrize("architecture", ["classic", "standard"])
 @pytest.mark.parametrize("width, latent_dim", [(0.5, 100), (1.0, 128), (2.0, 16)])
 def test_memory_estimate_counts_the_parameters_of_the_built_networks(architecture, width, latent_dim):
-    """machinery/options.py refuses sizes that cannot fit before building anything, from NETWORK_SIZES:
+    """machinery/options.py refuses sizes that cannot fit before building anything, from presets.NETWORK_SIZES:
     its parameter count must be that of the networks train.py would build (within 2%, the biases)."""
-    from machinery.options import NETWORK_SIZES
+    from presets import NETWORK_SIZES
     from presets import CLASSIC
 
     generator, discriminator = build_models(dict(CLASSIC, architecture=architecture, width=width,

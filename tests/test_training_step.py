@@ -52,15 +52,15 @@ def reference_step(config, generator_weights, discriminator_weights, real, rng):
 
 def test_one_training_step_is_the_written_objective(real_archive, tmp_path):
     import train
-    from defDATA import scale_images
+    from defDATA import load_cifar10, scale_images
     from machinery import runs, session
 
     args = train.parse_args(["--data", real_archive, "--out", str(tmp_path / "run"), *TINY, "--precision", "float32",
                              "--dropout", "0", "--ema", "0", "--seed", "4"])
-    plan = runs.check_run(args)
+    plan = runs.check_run(args, train.run_config(args))
     run = train.start(plan, args, *session.prepare_devices(args))
     before = run.generator.get_weights(), run.discriminator.get_weights()
-    real = scale_images(plan.images[:8])
+    real = scale_images(load_cifar10(real_archive)[0][:8])
     train.train_step(run, real, step=0)
     # train.py draws step N's noise from the generator seeded by (seed, N): D's noise first, then G's.
     expected_g, expected_d = reference_step(run.config, *before, real, np.random.default_rng([4, 0]))
