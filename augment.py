@@ -34,7 +34,7 @@ def shift_matrices(shifts, size):
 class DiffAugment(layers.Layer):
     """Random colour / translation / cutout for every image, only while training."""
 
-    def __init__(self, policy="color,translation,cutout", seed=None, **kwargs):
+    def __init__(self, policy, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.policy, self.names = policy, parse_policy(policy)
         # A SeedGenerator's state is a variable, so checkpoints save it and a

@@ -85,6 +85,8 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
         # The wrapper takes its layer's precision policy: the last layer's float32 must hold for its output too.
         return FrozenAwareSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
+    # The shape after each layer, at --width 1.0 (the published network). --width multiplies every channel
+    # count: the default preset's 0.5 halves them (32x32x32 first, 4x4x128 last, for classic).
     images = keras.Input(shape=IMAGE_SHAPE, name="images")                       # 32x32x3
     x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3
     if architecture == "classic":

@@ -41,7 +41,8 @@ from machinery.progress import append_result, read_results
 from machinery.reference_cache import check_cache_dir, load_reference, reference_path, save_reference
 from defDATA import DataError, load_cifar10, scale_images, trained_classes
 from scoring.class_scores import check_classifier_file, class_scores, load_classifier, report_classes
-from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec, load_feature_network
+from scoring.features import (DEFAULT_FEATURES, FEATURE_BATCH, FEATURE_CHOICES, check_feature_spec,
+                              load_feature_network)
 from scoring.scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
                     precision_recall_density_coverage)
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
@@ -102,11 +103,13 @@ def real_batches(images, batch_size):
 def generated_batches(generator, total, batch_size, seed, classes=None):
     """Batches (images, their classes or None) of generated images; a conditional
     generator draws `classes` uniformly, each as often as the others."""
+    from defGAN import sample_noise
+
     rng, latent_dim = np.random.default_rng(seed), generator.inputs[0].shape[1]
     if classes is not None:  # each class as often as the others (up to one image), in random order
         class_of_image = rng.permutation(np.resize(np.asarray(classes, np.int32), total))
     for start in range(0, total, batch_size):
-        noise = rng.standard_normal((min(batch_size, total - start), latent_dim)).astype(np.float32)
+        noise = sample_noise(rng, min(batch_size, total - start), latent_dim)
         batch_classes = None if classes is None else class_of_image[start:start + batch_size]
         yield draw(generator, noise, batch_classes, batch_size), batch_classes
 
@@ -180,7 +183,7 @@ class TrainingEvaluator:
     """Scores a generator during training: Fréchet distance of `samples` generated
     images against as many training images (reference statistics cached)."""
 
-    def __init__(self, features, samples, data, classes=None, batch_size=100, cache_dir=DEFAULT_CACHE):
+    def __init__(self, features, samples, data, classes=None, batch_size=FEATURE_BATCH, cache_dir=DEFAULT_CACHE):
         try:
             self.network = load_feature_network(features)
         except ValueError as error:
@@ -208,7 +211,8 @@ def parse_args(argv=None):
     p.add_argument("--features", default=DEFAULT_FEATURES, help=f"{FEATURE_CHOICES} (default: {DEFAULT_FEATURES})")
     p.add_argument("--inception-weights", metavar="FILE", help="with --features keras-inception: a local "
                    "copy of its weights, for offline machines (default: none, downloaded once into ~/.keras/models)")
-    p.add_argument("--batch-size", type=int, default=100, help="images per forward pass (default: 100)")
+    p.add_argument("--batch-size", type=int, default=FEATURE_BATCH,
+                   help=f"images per forward pass (default: {FEATURE_BATCH})")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")
     p.add_argument("--real-test", action="store_true", help="score the real test images instead of a generator: "
                    "the floor that every score should be read against (default: off)")

@@ -90,6 +90,8 @@ def define_generator(latent_dim, width, architecture, batch_norm, conditional):
             x = layers.BatchNormalization()(x)
         return activation()(x)
 
+    # The shape after each layer, at --width 1.0 (the published network). --width multiplies every channel
+    # count: the default preset's 0.5 halves them (4x4x128, then 64 filters, for classic).
     noise = keras.Input(shape=(latent_dim,), name="noise")                       # latent_dim
     inputs, x, classes = noise, noise, None
     if conditional:

@@ -34,6 +34,8 @@ from machinery.options import (ArgumentParser, RunError, check_config_values, ch
 from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
+DEFAULT_ROWS, DEFAULT_COLUMNS = 8, 8  # an unconditional grid, and --nearest's rows
+CLASS_WALK_ROWS = 4  # --interpolate --class A,B: rows, each walking from class A to class B
 
 
 class SampleError(Exception):
@@ -125,7 +127,9 @@ def build_generator(run_dir, config, weights_name):
 
 def interpolation_noise(latent_dim, walks, steps, rng):
     """Noise for `walks` rows, each a straight line from one random point to another."""
-    start, end = rng.standard_normal((2, walks, 1, latent_dim)).astype(np.float32)
+    from defGAN import sample_noise
+
+    start, end = sample_noise(rng, 2 * walks, latent_dim).reshape(2, walks, 1, latent_dim)
     fractions = np.linspace(0.0, 1.0, steps, dtype=np.float32).reshape(1, steps, 1)
     return (start * (1 - fractions) + end * fractions).reshape(walks * steps, latent_dim)
 
@@ -149,8 +153,10 @@ def parse_args(argv=None):
     parser = ArgumentParser(description="Draw image grids from a trained run directory.")
     parser.add_argument("run_dir", help="a run directory written by train.py")
     parser.add_argument("--rows", type=int, help=f"rows of the grid, 1 to {MAX_GRID_SIDE}; for a conditional run, "
-                        "rows per class (default: 8; conditional: 1 per class; a walk between two classes: 4)")
-    parser.add_argument("--cols", type=int, default=8, help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: 8)")
+                        f"rows per class (default: {DEFAULT_ROWS}; conditional: 1 per class; a walk between two classes: "
+                        f"{CLASS_WALK_ROWS})")
+    parser.add_argument("--cols", type=int, default=DEFAULT_COLUMNS,
+                        help=f"columns of the grid, 1 to {MAX_GRID_SIDE} (default: {DEFAULT_COLUMNS})")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--out", help="output image, .png or .jpg (default: RUN_DIR/samples.png; "
@@ -227,17 +233,19 @@ def is_class_walk(args):
 
 def grid_inputs(args, latent_dim, classes):
     """(noise, classes or None, row names or None) of the grid the arguments ask for."""
+    from defGAN import sample_noise
+
     rng = np.random.default_rng(args.seed)
-    rows = args.rows or (8 if classes is None else 1)
+    rows = args.rows or (DEFAULT_ROWS if classes is None else 1)
     if is_class_walk(args):  # each row one noise vector; the columns walk between the two classes
-        rows = args.rows or 4
-        noise = np.repeat(rng.standard_normal((rows, latent_dim)).astype(np.float32), args.cols, axis=0)
+        rows = args.rows or CLASS_WALK_ROWS
+        noise = np.repeat(sample_noise(rng, rows, latent_dim), args.cols, axis=0)
         walk = f"{CLASS_NAMES[args.classes[0]]} to {CLASS_NAMES[args.classes[1]]}"
         return noise, np.tile(np.arange(args.cols, dtype=np.int32), rows), [walk] * rows
     if args.interpolate:
         noise = interpolation_noise(latent_dim, rows, args.cols, rng)
     else:
-        noise = rng.standard_normal((rows * args.cols, latent_dim)).astype(np.float32)
+        noise = sample_noise(rng, rows * args.cols, latent_dim)
     if classes is None:
         return noise, None, None
     noise, class_of_image = class_rows(noise, classes)  # the same noise for every class

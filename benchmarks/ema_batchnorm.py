@@ -34,6 +34,8 @@ def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
     import keras  # here, not above: the arguments are checked before TensorFlow loads and prints its lines
     import numpy as np
 
+    from defGAN import sample_noise
+
     norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta, rng = [layer.momentum for layer in norms], np.random.default_rng(seed)
     for index in range(batches):
@@ -41,7 +43,7 @@ def reestimate_batch_norm(generator, batches=50, batch_size=256, seed=123):
         # momentum index / (index + 1) the result is the running mean of all batches so far.
         for layer in norms:
             layer.momentum = index / (index + 1.0)
-        noise = rng.standard_normal((batch_size, generator.input_shape[1])).astype(np.float32)
+        noise = sample_noise(rng, batch_size, generator.input_shape[1])
         generator(noise, training=True)
     for layer, momentum in zip(norms, momenta):
         layer.momentum = momentum  # as the layer had it, for any training that follows

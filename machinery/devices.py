@@ -1,6 +1,6 @@
 """Where and how the training runs: devices, precision, XLA, and tf.distribute.
 
-train.py asks this module three things before it builds any network:
+machinery/session.py asks this module three things before train.py builds any network:
   * the precision policy (`--precision`). "bfloat16" and "float16" are Keras'
     mixed-precision policies: layers compute in 16 bits and keep float32
     weights; the last layer of each network is float32 (see gene_keras.py and
@@ -15,7 +15,8 @@ train.py asks this module three things before it builds any network:
     this machine; each holds a copy of the weights and takes a slice of each
     batch, gradients are averaged), or "multi-worker" (the same across
     machines, configured by the TF_CONFIG environment variable; see README).
-Under a strategy, `prepare_for_strategy` makes the compiled models hand each
+Under a strategy, `prepare_for_strategy` (which train.py calls where it builds the
+networks) makes the compiled models hand each
 replica its share of every batch, so the same train_on_batch calls train on
 the global batch, and mends one Keras bug that stops train_on_batch on
 several machines. This is the one place that knows about replicas.

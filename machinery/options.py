@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 
+from defDATA import CLASS_NAMES
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from machinery.safe_files import read_json
@@ -139,7 +140,7 @@ RULES = {
     "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
     "flip": (lambda v: type(v) is bool, "must be true or false"),
     "augment": (lambda v: type(v) is str and valid_policy(v), f"must be names from {', '.join(AUGMENTATIONS)}"),
-    "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and 0 <= c < 10 for c in v),
+    "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and 0 <= c < len(CLASS_NAMES) for c in v),
                 "must be a list of class numbers 0-9, or null for all"),
     "data": (lambda v: v is None or type(v) is str and v != "", "must be a path, or null"),
     "preset": (lambda v: type(v) is str, "must be a preset name"),
@@ -217,7 +218,7 @@ def read_config(run_dir, flag="--resume"):
         raise RunError(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
-    config.setdefault("conditional", False)  # runs from before --conditional existed drew any class
+    config.setdefault("conditional", CLASSIC["conditional"])  # runs from before --conditional existed
     return config
 
 

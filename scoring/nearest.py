@@ -11,10 +11,11 @@ excluded).
 import numpy as np
 
 from defDATA import DataError, load_cifar10, scale_images
+from scoring.features import FEATURE_BATCH
 from scoring.scores import nearest_neighbours
 
 
-def features_of(images, network, batch_size=100):
+def features_of(images, network, batch_size=FEATURE_BATCH):
     """[N, d] features of images in [-1, 1]: the network's, or the pixels themselves when network is None."""
     if network is None:
         return np.asarray(images, np.float32).reshape(len(images), -1)
@@ -53,10 +54,11 @@ def write_nearest_grid(args, generator, classes, training, out):
     from defDATA import CLASS_NAMES
     from machinery.output_files import write_new_file
     from machinery.progress import save_grid
-    from samples import draw
+    from defGAN import sample_noise
+    from samples import DEFAULT_ROWS, draw
 
-    rows = args.rows or 8
-    noise = np.random.default_rng(args.seed).standard_normal((rows, generator.inputs[0].shape[1])).astype(np.float32)
+    rows = args.rows or DEFAULT_ROWS
+    noise = sample_noise(np.random.default_rng(args.seed), rows, generator.inputs[0].shape[1])
     image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
     grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features, args.cols - 1)
     row_names = None if classes is None else [CLASS_NAMES[c] for c in image_classes]
