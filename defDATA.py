@@ -1,5 +1,8 @@
 """CIFAR-10 in, batches out.
 
+New to GANs? Read README.md, "What a GAN is", first: a generator G turns random
+numbers z into images, a discriminator D tells real images from generated ones.
+
 This module is the one place that knows about CIFAR-10 files, class names and
 pixel scaling. `train.py`, `samples.py` and the tests import from here.
 
@@ -24,7 +27,7 @@ import stat
 
 import numpy as np
 
-from datafiles.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError: ours
+from datafiles.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError is re-exported: callers catch defDATA.DataError
 from datafiles.downloads import DownloadError, download
 from datafiles.bounded_reads import kind
 
@@ -110,7 +113,7 @@ def steps_per_epoch(config, image_count):
 
 
 def load_cifar10(path=None, split="train", classes=None):
-    """Return (images, labels): images uint8 [N, 32, 32, 3], labels int64 [N].
+    """Return (images, image_classes): images uint8 [N, 32, 32, 3], each image's class number int64 [N].
 
     `path` is None (the official archive, downloaded once), a .tar.gz archive or a folder.
     `classes` is a list of class indices to keep, or None for all ten.
@@ -152,7 +155,8 @@ def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, 
 
     epoch_seed = seed * 100_003 + epoch  # a distinct, reproducible seed per epoch
     dataset = tf.data.Dataset.from_tensor_slices(images if classes is None else (images, classes.astype(np.int32)))
-    # Reshuffle every epoch over the whole data set (the buffer holds all of it).
+    # A new order each epoch comes from epoch_seed (this dataset is rebuilt every epoch); the buffer holds
+    # the whole data set.
     dataset = dataset.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
     # drop_remainder keeps every batch the same shape, so Keras traces once.
     dataset = dataset.batch(batch_size, drop_remainder=True).enumerate()

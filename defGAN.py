@@ -1,4 +1,5 @@
-"""The stacked GAN: generator -> frozen discriminator, and the two training steps.
+"""The stacked GAN: generator -> discriminator, built and compiled here; train.py's two step functions
+freeze D in G's step.
 
 A GAN trains two networks against each other:
   * the discriminator D learns to tell real images (label 1) from generated
@@ -10,7 +11,8 @@ we stack the two: `gan(noise) = D(G(noise))` (a conditional GAN, --conditional,
 stacks `gan(noise, y) = D(G(noise, y), y)` for class y). Training this stacked model with
 the label "real" (1) for generated images pushes G's weights towards images
 D believes are real, *provided D's own weights stay fixed during that step*.
-Freezing D correctly is the classic trap; the two step functions below explain it.
+Freezing D correctly is the classic trap; train.py's train_discriminator_step
+and train_generator_step explain it where they set D.trainable.
 
 `build_models(config)` is the one place that turns a run's config (written to
 `config.json` by `train.py`) into networks, so `samples.py` rebuilds exactly
@@ -28,7 +30,8 @@ from losses import discriminator_loss, discriminator_metrics, generator_loss
 
 # Label convention used everywhere: 1 = real, 0 = generated ("fake").
 REAL, FAKE = 1.0, 0.0
-WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weights
+WEIGHT_CLIP = 0.01  # the original WGAN's clipping range for the critic's weights (--loss wasserstein calls D a
+#                     "critic": it scores images instead of classifying them; losses.py)
 # Warning thresholds. Real CIFAR-10 pixels vary across images with a standard
 # deviation of about 0.5 (in [-1, 1] units); a grid far below that is collapsing.
 SATURATED_ACCURACY = 0.99
@@ -88,8 +91,13 @@ def define_gan(generator, discriminator, config, jit_compile=False):
     training defaults live there, not here.
 
     Each model gets its own optimizer, because each updates different weights,
-    and its own learning rate (`lr_d`, `lr_g`: "two time-scale" updates).
+    and its own learning rate (`lr_d`, `lr_g`: separate rates allow "two time-scale" updates, D faster
+    than G; the presets keep them equal).
     `jit_compile` compiles each training step with XLA (see train.py --jit-compile).
+
+    D is not frozen here. Keras 3 reads `trainable` when a model's train step is
+    first traced, so train.py sets D.trainable before each train_on_batch
+    (FREEZING, parts 1 and 2 there).
     """
     loss = config["loss"]
     discriminator.compile(optimizer=adam(config, config["lr_d"]), loss=discriminator_loss(loss),
@@ -111,7 +119,8 @@ def build_optimizer_state(discriminator, gan):
 
     Keras creates an optimizer's variables lazily. A checkpoint can only be
     loaded into optimizers whose variables already exist, so resuming calls
-    this first. The trainable flags matter here exactly as in the steps below.
+    this first (machinery/session.py calls it when resuming). The trainable flags matter here exactly as
+    in train.py's two step functions.
     """
     discriminator.trainable = True
     discriminator.optimizer.build(discriminator.trainable_variables)
@@ -127,7 +136,7 @@ def make_generate(generator, jit_compile=False):
     Training mode matters with batch norm: the stacked model runs G with the
     batch's own statistics, so the fakes D learns from must be made the same way.
     """
-    # The only TensorFlow call in this file: the networks and the two steps are
+    # The only TensorFlow call in this file: the networks and the stacked model are
     # plain Keras 3 and run on its JAX backend too (benchmarks/gpu_check.py).
     import tensorflow as tf
 
@@ -181,7 +190,8 @@ def clip_weights(discriminator, limit):
 
 
 def training_warnings(row, grid_images, groups=1):
-    """Plain-language warnings about an epoch's metrics row and its progress grid.
+    """Plain-language warnings about an epoch's metrics row and its progress grid (machinery/callbacks.py
+    prints them at each epoch's end).
 
     The usual failure modes of a GAN show up here before they show up in the
     images: D winning every call (G gets no useful gradient), D failing on one

@@ -11,7 +11,9 @@ Two architectures (`--architecture`):
 LeakyReLU instead of ReLU keeps gradients flowing for negative inputs, which
 matters because the generator learns *only* through these gradients.
 
-Options: `spectral_norm` wraps every layer in Keras' SpectralNormalization,
+Options: `spectral_norm` wraps every layer in Keras' SpectralNormalization
+(which divides each weight matrix by its largest singular value, so no layer
+amplifies its input by more than 1: D stays smooth and its gradients useful),
 `loss` picks the output activation (see losses.py), `augment` puts a
 DiffAugment layer first (see augment.py).
 
@@ -41,6 +43,7 @@ from losses import OUTPUT_ACTIVATION
 from presets import scaled
 
 
+# Only for --spectral-norm: skip it on a first reading; define_discriminator below is the network.
 @keras.saving.register_keras_serializable(package="gan")
 class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
     """Keras' SpectralNormalization, which respects freezing and class tables.

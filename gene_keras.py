@@ -1,4 +1,5 @@
-"""The generator: a random latent vector in, a 32x32 colour image out.
+"""The generator: a random vector z in (the "latent" noise: latent_dim numbers from N(0, 1)), a 32x32
+colour image out.
 
 It runs the discriminator's recipe backwards: a Dense layer makes a small 4x4
 feature map, and three stride-2 transposed convolutions double its size to
@@ -36,6 +37,7 @@ from defDATA import CLASS_NAMES
 from presets import scaled
 
 
+# Only for --conditional --batch-norm: skip it on a first reading; define_generator below is the network.
 @keras.saving.register_keras_serializable(package="gan")
 class ConditionalBatchNormalization(layers.Layer):
     """Batch normalization whose gain and bias depend on the class: inputs [features, classes].

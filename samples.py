@@ -11,8 +11,9 @@
     python samples.py RUN_DIR --nearest            # is it copying? generated images beside their nearest training ones
 
 `train.py` writes RUN_DIR/config.json (what rebuilds the generator) and
-RUN_DIR/generator.weights.h5 every epoch; this script rebuilds the generator
-with `defGAN.build_models` and draws from it; machinery/progress.save_grid
+RUN_DIR/generator.weights.h5 every epoch, and generator.ema.weights.h5 (--ema),
+which this script prefers (--no-ema for the latest weights); it rebuilds the
+generator with `defGAN.build_models` and draws from it; machinery/progress.save_grid
 writes the PNG mosaics, train.py's per-epoch progress grids too.
 
 A conditional generator also takes a class per image. Its default grid has

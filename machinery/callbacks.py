@@ -263,12 +263,12 @@ def random_state_variables(gan):
     return [v for v in gan.variables if "seed_generator_state" in v.path]
 
 
-def run_callbacks(plan, args, models, fixed_noise, steps_per_epoch, evaluator, state, stop):
+def run_callbacks(plan, args, models, fixed_noise, steps_per_epoch, evaluator, state, position, stop):
     """The CallbackList train.py's loop drives, in the order each epoch's results pass along.
-    `state`: the checkpoint's state.json when resuming (session.open_run), else None."""
+    `state`: the checkpoint's state.json when resuming (session.open_run), else None; `position`: where the
+    run starts, (epoch, step, steps done in that epoch)."""
     from machinery.tensorboard_log import TensorBoardLog
 
-    position = (state["epoch"], state["step"], state["epoch_steps"]) if state else (0, 0, 0)
     tensorboard = TensorBoardLog(plan.run_dir, position[1])  # drops any point newer than the checkpoint
     optimizers = {"discriminator": models.discriminator.optimizer, "generator": models.gan.optimizer}
     record = TrainingRecord(plan.run_dir, plan.config, steps_per_epoch, tensorboard, optimizers, state)

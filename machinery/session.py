@@ -34,6 +34,7 @@ def prepare_run(plan, args, strategy, jit_compile):
     from machinery import devices
 
     config = plan.config
+    devices.check_batch_split(strategy, config, args.strategy)  # the replicas TensorFlow found share the batch
     # Same seed, same CPU run: weights, data order, dropout and noise all repeat.
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()

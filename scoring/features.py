@@ -35,7 +35,7 @@ from scoring.fid_weights import FIDInceptionFeatures, source_file
 
 
 DEFAULT_FEATURES = "inception"
-FEATURE_BATCH = 100  # images per forward pass of a feature network (evaluate.py --batch-size)
+FEATURE_BATCH = 32  # images per forward pass of a feature network: the FID network's fastest on 2 CPU cores (docs/results.md)
 FEATURE_CHOICES = ("'inception' (the papers' FID network, downloaded once; offline: its .pt file), "
                    "'keras-inception' (keras.applications' InceptionV3: not FID, but has the Inception Score), "
                    "or a .keras / .tflite feature network file")

@@ -115,7 +115,7 @@ def tiny_features(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def float32_policy_after_each_test():
-    """A test that starts a run in this process (train.start, with --precision auto) sets Keras' global
+    """A test that starts a run in this process (train.main or session.prepare_run, with --precision auto) sets Keras' global
     precision policy; the tests after it must not inherit it."""
     yield
     if "keras" in sys.modules:

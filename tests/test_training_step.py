@@ -58,7 +58,9 @@ def test_one_training_step_is_the_written_objective(real_archive, tmp_path):
     args = train.parse_args(["--data", real_archive, "--out", str(tmp_path / "run"), *TINY, "--precision", "float32",
                              "--dropout", "0", "--ema", "0", "--seed", "4"])
     plan = runs.check_run(args, train.run_config(args))
-    run = train.start(plan, args, *session.prepare_devices(args))
+    devices = session.prepare_devices(args)
+    session.prepare_run(plan, args, *devices)
+    run = train.build_networks(plan.config, *devices)
     before = run.generator.get_weights(), run.discriminator.get_weights()
     real = scale_images(load_cifar10(real_archive)[0][:8])
     train.train_step(run, real, step=0)
