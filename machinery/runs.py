@@ -19,8 +19,9 @@ from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import real_images_per_step
 from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
+from machinery import options
 from machinery.options import (RunError, add_device_arguments, check_new_config, check_numbers,  # noqa: F401
-                               check_writable_folder, resume_config)  # RunError and resume_config: train.py's
+                               check_writable_folder)  # RunError: train.py's
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
@@ -162,6 +163,13 @@ def check_room_to_save(run_dir, checkpoint_path):
         write_failures.check_free_space(run_dir, sum(os.lstat(path).st_size for path in files))
     except OSError as error:
         raise RunError(f"--resume {run_dir}: {error.strerror}. Free some space, then run this again") from None
+
+
+def resume_config(args):
+    """The config of the run to resume (its config.json; a typed option may only change what may change),
+    once the run's own paths are known to be plain files and folders: a link is never read through."""
+    check_run_paths(args.resume)
+    return options.resume_config(args)
 
 
 def check_enough_images(config, count):
