@@ -161,10 +161,15 @@ def load_images(config, dry_run):
 
 
 def check_paths(args):
-    """Refuse empty paths (never "not given") and a --features file that cannot be a feature network."""
+    """Refuse empty paths (never "not given"), --dry-run into an existing run, and a --features file that
+    cannot be a feature network."""
     for flag in ("data", "out", "resume", "features"):
         if getattr(args, flag) == "":
             raise RunError(f"--{flag}: empty path")
+    # A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume).
+    for flag in ("overwrite", "resume"):
+        if args.dry_run and getattr(args, flag):
+            raise RunError(f"--dry-run: not with --{flag}; a smoke test writes a new folder, never into a run")
     if args.eval_every:
         try:
             check_feature_spec(args.features)
