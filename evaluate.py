@@ -44,7 +44,7 @@ from class_scores import check_classifier_file, class_scores, load_classifier, r
 from features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec, load_feature_network
 from scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
                     precision_recall_density_coverage)
-from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
+from machinery.options import ArgumentParser, RunError, check_not_a_link, check_writable_folder, one_line
 from samples import SampleError, build_generator, check_run_dir, draw
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
@@ -240,6 +240,7 @@ def check_inputs(args):
     checked = {}, None
     try:
         if args.run_dir:
+            check_not_a_link("RUN_DIR", args.run_dir)  # eval.json is written into it, never through a link
             checked = check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)

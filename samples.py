@@ -29,8 +29,8 @@ from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError
 from machinery.progress import PROGRESS_COLUMNS, save_grid
 from features import FEATURE_CHOICES
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
-from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
-                       check_output_image, one_line, read_config)
+from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_not_a_link,
+                               check_output_folder, check_output_image, one_line, read_config)
 from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
@@ -265,6 +265,8 @@ def write_samples(args):
     """Check everything that can be checked before TensorFlow loads, then draw and write the grid asked for."""
     default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
     out = args.out or os.path.join(args.run_dir, default_name)
+    if not args.out:  # reading a run through a link is fine, writing into it through the link is not
+        check_not_a_link("RUN_DIR", args.run_dir)
     config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
     classes = chosen_classes(args, config)
     check_output_image("--out", out)

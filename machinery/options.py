@@ -76,6 +76,13 @@ def check_output_image(flag, path, types=IMAGE_TYPES):
     check_writable_folder(flag, folder)
 
 
+def check_not_a_link(flag, folder):
+    """Refuse a run folder given as a symbolic link: the project never writes through one (its files would
+    land, and --overwrite would delete, wherever it points). A trailing slash still names the link."""
+    if os.path.islink(folder.rstrip(os.sep) or folder):
+        raise RunError(f"{flag} {folder}: is a symbolic link; give the folder itself ({os.path.realpath(folder)})")
+
+
 def check_output_folder(flag, folder):
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise RunError(f"{flag} {folder}: exists and is not a folder")

@@ -19,8 +19,8 @@ from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import DataError, load_cifar10
 from features import check_feature_spec
-from machinery.options import (RunError, check_numbers, check_writable_folder,  # noqa: F401  RunError: train.py's
-                               new_config, real_images_per_step, resume_config)
+from machinery.options import (RunError, check_not_a_link, check_numbers,  # noqa: F401  RunError: train.py's
+                               check_writable_folder, new_config, real_images_per_step, resume_config)
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
@@ -203,6 +203,7 @@ def check_run(args):
     # other workers train in step with it and write into a private temporary
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
+    check_not_a_link("--resume" if args.resume else "--out", args.resume or args.out or "runs/cifar10")
     if args.resume:
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
         config, run_dir = resume_config(args), args.resume
