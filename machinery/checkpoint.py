@@ -32,6 +32,7 @@ import warnings
 import numpy as np
 
 from machinery.safe_files import NotRegularFile, read_json, refuse_unless_regular
+from machinery.weight_loading import skipped_parts
 
 # The weight files at the top of a run directory (what samples.py and evaluate.py read).
 GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
@@ -291,7 +292,6 @@ def load_weights(gan, ema_model, path, state):
                 ema_model.load_weights(os.path.join(path, ema_file(state)))
     except (ValueError, KeyError, OSError) as error:
         raise CheckpointError(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}") from None
-    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")
-               and not str(warning.message).startswith("Skipping variable loading for optimizer")]
+    skipped = skipped_parts(caught, allow_optimizer=True)
     if skipped:
         raise CheckpointError(f"Keras skipped a part: {skipped[0].splitlines()[0][:120]}")
