@@ -246,7 +246,10 @@ def check_inputs(args):
             check_writable_folder("RUN_DIR", args.run_dir)
         # Read the data now (a second or two; the official archive is downloaded first if need be), so that a
         # damaged or missing archive, or no network, is refused at once.
-        load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
+        images, _ = load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
+        if args.real_test and args.n > len(images):  # scoring fewer than asked would mislabel the floor
+            raise EvalError(f"--n {args.n}: the test split holds only {len(images)} test images; "
+                            f"use --n {len(images)} or less")
         if args.classifier:
             check_classifier_file(args.classifier)
             if args.real_test or not checked[0].get("conditional"):

@@ -58,3 +58,16 @@ def test_a_generator_whose_weights_are_not_finite_is_refused(copy_of_run, tmp_pa
     for extra in ([], ["--no-ema"]):
         one_line("samples.py", [copy_of_run, *extra], "weights are not finite", copy_of_run)
     assert not os.path.exists(os.path.join(copy_of_run, "samples.png"))
+
+
+def test_real_test_n_beyond_the_test_split_is_refused_before_tensorflow_loads(real_archive, tiny_features,
+                                                                              tmp_path):
+    """It silently scored fewer images than asked (1,017 in the mini archive), under the cache key of n."""
+    from defDATA import load_cifar10
+
+    size = len(load_cifar10(real_archive, split="test")[0])
+    result = run_script("evaluate.py", "--real-test", "--n", str(size + 1), "--data", real_archive,
+                        "--features", tiny_features, "--cache-dir", str(tmp_path))
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-10:]
+    assert lines[0].startswith(f"error: --n {size + 1}: ") and f"only {size} test images" in lines[0], lines[0]
