@@ -227,6 +227,15 @@ def check_state(state, path):
         raise CheckpointError(f"{path}: {STATE_FILE} lists the wrong files")
 
 
+def check_noise(noise, state, path):
+    """Refuse fixed noise that is not what save_checkpoint wrote for this run (its checksum can be recomputed):
+    64 finite rows (session.FIXED_NOISE_SIZE, the 8x8 progress grid) of the run's latent size."""
+    latent = state["config"].get("latent_dim")
+    if noise.dtype.kind != "f" or noise.shape != (64, latent) or not np.isfinite(noise).all():
+        raise CheckpointError(f"{path}: {NOISE_FILE} holds {noise.dtype} {noise.shape}, not 64 finite noise "
+                              f"vectors of the run's latent size {latent}")
+
+
 def ema_file(state):
     """The name of a checkpoint's EMA weights file, as its state.json lists it (None without --ema)."""
     return next((name for name in state["sha256"] if name in (EMA_WEIGHTS, OLD_EMA_FILE)), None)
@@ -251,6 +260,7 @@ def read_checkpoint_state(path):
             if file_sha256(os.path.join(path, name)) != expected:
                 raise CheckpointError(f"{path}: {name} does not match its checksum")
         fixed_noise = np.load(os.path.join(path, NOISE_FILE))
+        check_noise(fixed_noise, state, path)
     except CheckpointError:
         raise
     except Exception as error:  # missing file, bad JSON, truncated array ...
@@ -277,13 +287,9 @@ def find_latest_checkpoint(run_dir, report=print):
 def load_weights(gan, ema_model, path, state):
     """Load checkpoint `path` into the stacked model (and the average). Raises CheckpointError, in one
     line, if its weights do not fit them: another run's checkpoint, or config.json edited since.
-
-    Keras loads what fits and warns about each part it skips ("Skipping ..."), 10 to 36 lines
-    before its error, or instead of one: a skipped layer would keep its fresh values, so here
-    it does not fit either, and the warnings are caught rather than printed. A skipped
-    optimizer is let pass, as Keras does: a checkpoint saved under a tf.distribute strategy
-    holds more optimizer variables than one device has (its state then starts afresh).
-    """
+    Keras' warnings are caught and a skipped part does not fit either (machinery/weight_loading.py says
+    why), except a skipped optimizer, as Keras lets pass: a checkpoint saved under a tf.distribute
+    strategy holds more optimizer variables than one device has (its state then starts afresh)."""
     try:
         with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as temporary_folder:
             warnings.simplefilter("always")
