@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from machinery import hdf5_files
 from machinery.safe_files import NotRegularFile, read_json, refuse_unless_regular
 from machinery.weight_loading import skipped_parts
 
@@ -67,7 +68,8 @@ def atomic_save(path, save):
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=folder)
     os.close(handle)
     try:
-        save(temporary)
+        with hdf5_files.closed_on_failure(temporary):  # Keras leaves its file open when a write fails
+            save(temporary)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes private files; use normal permissions
@@ -172,12 +174,12 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None
     final = os.path.join(folder, checkpoint_name(state["step"]))
     staging = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
     try:
-        gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
-        np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
-        names = [WEIGHTS_FILE, NOISE_FILE]
-        if ema_generator is not None:
-            ema_generator.save_weights(os.path.join(staging, EMA_WEIGHTS))
-            names.append(EMA_WEIGHTS)
+        with hdf5_files.closed_on_failure(staging):  # Keras leaves its file open when a write fails
+            gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
+            np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
+            if ema_generator is not None:
+                ema_generator.save_weights(os.path.join(staging, EMA_WEIGHTS))
+        names = [WEIGHTS_FILE, NOISE_FILE] + ([EMA_WEIGHTS] if ema_generator is not None else [])
         state = dict(state, sha256={name: file_sha256(os.path.join(staging, name)) for name in names})
         state[STATE_CHECKSUM] = state_checksum(state)
         with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as file_object:
