@@ -98,8 +98,9 @@ def add_device_arguments(parser):
                         help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
                         "was measured 2x slower (default: auto)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="none",
-                        help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
-                        "(several machines, set TF_CONFIG; see README) (default: none)")
+                        help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker (several "
+                        "machines, set TF_CONFIG; see README; each waits GAN_CLUSTER_TIMEOUT seconds, default 600, "
+                        "for the others to join) (default: none)")
     parser.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split "
                         "the CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
 
