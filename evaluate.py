@@ -45,7 +45,7 @@ from scoring.features import (DEFAULT_FEATURES, FEATURE_BATCH, FEATURE_CHOICES, 
                               load_feature_network)
 from scoring.scores import (IS_SPLITS, KID_KEEP, NEIGHBOURS, FeatureStatistics, frechet_distance, kernel_inception_distance,
                     precision_recall_density_coverage)
-from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line
+from machinery.options import ArgumentParser, RunError, check_not_a_link, check_writable_folder, one_line
 from samples import SampleError, build_generator, check_run_dir, draw
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "keras-gan-cifar10")
@@ -244,12 +244,16 @@ def check_inputs(args):
     checked = {}, None
     try:
         if args.run_dir:
+            check_not_a_link("RUN_DIR", args.run_dir)  # eval.json is written into it, never through a link
             checked = check_run_dir(args.run_dir, use_ema=not args.no_ema)
             read_results(args.run_dir)
             check_writable_folder("RUN_DIR", args.run_dir)
         # Read the data now (a second or two; the official archive is downloaded first if need be), so that a
         # damaged or missing archive, or no network, is refused at once.
-        load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
+        images, _ = load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
+        if args.real_test and args.n > len(images):  # scoring fewer than asked would mislabel the floor
+            raise EvalError(f"--n {args.n}: the test split holds only {len(images)} test images; "
+                            f"use --n {len(images)} or less")
         if args.classifier:
             check_classifier_file(args.classifier)
             if args.real_test or not checked[0].get("conditional"):

@@ -30,8 +30,9 @@ from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError
 from machinery.progress import PROGRESS_COLUMNS, save_grid
 from scoring.features import FEATURE_CHOICES
 from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
-from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_output_folder,
-                       check_output_image, one_line, read_config)
+from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_not_a_link,
+                               check_output_folder, check_output_image, one_line, read_config)
+from machinery.weight_loading import WeightsMismatch, all_weights_or_nothing
 from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
 MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
@@ -119,10 +120,14 @@ def build_generator(run_dir, config, weights_name):
     generator, _ = build_models(config)
     weights_path = os.path.join(run_dir, weights_name)
     try:
-        generator.load_weights(weights_path)
-    except Exception as error:
-        raise SampleError(f"{weights_path}: does not match the generator described by config.json "
-                          f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+        with all_weights_or_nothing():  # Keras' warnings about each part it skips are not printed
+            generator.load_weights(weights_path)
+    except WeightsMismatch as error:
+        raise SampleError(f"{weights_path}: does not match the generator described by config.json ({error})") from None
+    # A run that diverged may have saved NaN weights: they would draw a black grid, with numpy's warnings.
+    if not all(np.isfinite(weight).all() for weight in generator.get_weights()):
+        raise SampleError(f"{weights_path}: its weights are not finite (NaN or infinite); the run diverged "
+                          "before saving them (try another weights file of the run, e.g. --no-ema)")
     return generator
 
 
@@ -274,6 +279,8 @@ def write_samples(args):
     """Check everything that can be checked before TensorFlow loads, then draw and write the grid asked for."""
     default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
     out = args.out or os.path.join(args.run_dir, default_name)
+    if not args.out:  # reading a run through a link is fine, writing into it through the link is not
+        check_not_a_link("RUN_DIR", args.run_dir)
     config, weights_name = check_run_dir(args.run_dir, use_ema=not args.no_ema)
     classes = chosen_classes(args, config)
     check_output_image("--out", out)

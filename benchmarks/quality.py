@@ -161,7 +161,8 @@ def check_ranges(p, args):
 def check_configuration(p, train_args):
     """A --compare value must be train.py options that train.py accepts, none of those quality.py sets."""
     import train  # for its parser, which loads no TensorFlow; imported here, as only --compare needs it
-    from machinery.options import check_numbers
+    from machinery.options import check_new_config, check_numbers
+    from presets import OptionError, run_config
 
     try:
         tokens = shlex.split(train_args)
@@ -170,9 +171,10 @@ def check_configuration(p, train_args):
     try:
         given, defaults = train.parse_args(tokens), train.parse_args([])
         check_numbers(given)  # train.py's ranges, and --strategy with TF_CONFIG
+        check_new_config(run_config(given), given)  # the run itself: the preset, options that clash, the memory
     except SystemExit as error:  # train.py's parser: "error: ..."
         p.error(f"--compare {train_args!r}: {str(error.code).removeprefix('error: ')}")
-    except RunError as error:
+    except (RunError, OptionError) as error:
         p.error(f"--compare {train_args!r}: {error}")
     for flag in OWN_FLAGS:
         if getattr(given, flag) != getattr(defaults, flag):
@@ -205,6 +207,9 @@ def main():
     check_paths(args)
     try:  # the data, so that a bad --data is one line now, not a traceback or a failed run later
         images = len(load_cifar10(args.data)[0])
+        tests = len(load_cifar10(args.data, split="test")[0])  # evaluate.py --real-test (the floor) needs --n of them
+        if args.n > tests:
+            raise ValueError(f"--n {args.n}: the test split holds only {tests} test images; use --n {tests} or less")
         check_feature_spec(args.features)  # last: for 'inception' it may download its weights
     except (DataError, ValueError) as error:
         sys.exit(f"error: {one_line(error)}")

@@ -31,7 +31,9 @@ import warnings
 
 import numpy as np
 
+from machinery import hdf5_files
 from machinery.safe_files import NotRegularFile, read_json, refuse_unless_regular
+from machinery.weight_loading import skipped_parts
 
 # The weight files at the top of a run directory (what samples.py and evaluate.py read).
 GENERATOR_WEIGHTS, DISCRIMINATOR_WEIGHTS = "generator.weights.h5", "discriminator.weights.h5"
@@ -66,7 +68,8 @@ def atomic_save(path, save):
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=folder)
     os.close(handle)
     try:
-        save(temporary)
+        with hdf5_files.closed_on_failure(temporary):  # Keras leaves its file open when a write fails
+            save(temporary)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes private files; use normal permissions
@@ -171,12 +174,12 @@ def save_checkpoint(run_dir, gan, fixed_noise, state, keep=1, ema_generator=None
     final = os.path.join(folder, checkpoint_name(state["step"]))
     staging = tempfile.mkdtemp(prefix=".tmp-", dir=folder)
     try:
-        gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
-        np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
-        names = [WEIGHTS_FILE, NOISE_FILE]
-        if ema_generator is not None:
-            ema_generator.save_weights(os.path.join(staging, EMA_WEIGHTS))
-            names.append(EMA_WEIGHTS)
+        with hdf5_files.closed_on_failure(staging):  # Keras leaves its file open when a write fails
+            gan.save_weights(os.path.join(staging, WEIGHTS_FILE))
+            np.save(os.path.join(staging, NOISE_FILE), fixed_noise)
+            if ema_generator is not None:
+                ema_generator.save_weights(os.path.join(staging, EMA_WEIGHTS))
+        names = [WEIGHTS_FILE, NOISE_FILE] + ([EMA_WEIGHTS] if ema_generator is not None else [])
         state = dict(state, sha256={name: file_sha256(os.path.join(staging, name)) for name in names})
         state[STATE_CHECKSUM] = state_checksum(state)
         with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as file_object:
@@ -226,6 +229,15 @@ def check_state(state, path):
         raise CheckpointError(f"{path}: {STATE_FILE} lists the wrong files")
 
 
+def check_noise(noise, state, path):
+    """Refuse fixed noise that is not what save_checkpoint wrote for this run (its checksum can be recomputed):
+    64 finite rows (session.FIXED_NOISE_SIZE, the 8x8 progress grid) of the run's latent size."""
+    latent = state["config"].get("latent_dim")
+    if noise.dtype.kind != "f" or noise.shape != (64, latent) or not np.isfinite(noise).all():
+        raise CheckpointError(f"{path}: {NOISE_FILE} holds {noise.dtype} {noise.shape}, not 64 finite noise "
+                              f"vectors of the run's latent size {latent}")
+
+
 def ema_file(state):
     """The name of a checkpoint's EMA weights file, as its state.json lists it (None without --ema)."""
     return next((name for name in state["sha256"] if name in (EMA_WEIGHTS, OLD_EMA_FILE)), None)
@@ -250,6 +262,7 @@ def read_checkpoint_state(path):
             if file_sha256(os.path.join(path, name)) != expected:
                 raise CheckpointError(f"{path}: {name} does not match its checksum")
         fixed_noise = np.load(os.path.join(path, NOISE_FILE))
+        check_noise(fixed_noise, state, path)
     except CheckpointError:
         raise
     except Exception as error:  # missing file, bad JSON, truncated array ...
@@ -276,13 +289,9 @@ def find_latest_checkpoint(run_dir, report=print):
 def load_weights(gan, ema_model, path, state):
     """Load checkpoint `path` into the stacked model (and the average). Raises CheckpointError, in one
     line, if its weights do not fit them: another run's checkpoint, or config.json edited since.
-
-    Keras loads what fits and warns about each part it skips ("Skipping ..."), 10 to 36 lines
-    before its error, or instead of one: a skipped layer would keep its fresh values, so here
-    it does not fit either, and the warnings are caught rather than printed. A skipped
-    optimizer is let pass, as Keras does: a checkpoint saved under a tf.distribute strategy
-    holds more optimizer variables than one device has (its state then starts afresh).
-    """
+    Keras' warnings are caught and a skipped part does not fit either (machinery/weight_loading.py says
+    why), except a skipped optimizer, as Keras lets pass: a checkpoint saved under a tf.distribute
+    strategy holds more optimizer variables than one device has (its state then starts afresh)."""
     try:
         with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as temporary_folder:
             warnings.simplefilter("always")
@@ -291,7 +300,6 @@ def load_weights(gan, ema_model, path, state):
                 ema_model.load_weights(os.path.join(path, ema_file(state)))
     except (ValueError, KeyError, OSError) as error:
         raise CheckpointError(f"{type(error).__name__}: {str(error).splitlines()[0][:120]}") from None
-    skipped = [str(warning.message) for warning in caught if str(warning.message).startswith("Skipping")
-               and not str(warning.message).startswith("Skipping variable loading for optimizer")]
+    skipped = skipped_parts(caught, allow_optimizer=True)
     if skipped:
         raise CheckpointError(f"Keras skipped a part: {skipped[0].splitlines()[0][:120]}")

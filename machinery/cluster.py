@@ -82,6 +82,11 @@ def check_strategy(args):
                            f"(here --strategy {args.strategy})")
     if args.strategy == "multi-worker":
         check_tf_config(os.environ.get("TF_CONFIG"))
+        from machinery.cluster_wait import timeout_seconds  # here: cluster_wait's imports import this module
+        try:
+            timeout_seconds()
+        except ValueError as error:
+            raise ClusterError(str(error)) from None
 
 
 def split_problem(batch_size, count, unit, how):

@@ -117,8 +117,21 @@ def make_strategy(name, cpu_replicas=0):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+def multi_worker_strategy():
+    """MultiWorkerMirroredStrategy, which waits for every worker of TF_CONFIG: within a deadline, and
+    stopped at once by Ctrl-C or SIGTERM (machinery/cluster_wait.py)."""
+    from machinery import cluster_wait
+
+    peers, seconds = cluster_wait.other_workers(os.environ["TF_CONFIG"]), cluster_wait.timeout_seconds()
+    if not peers:  # a cluster of one waits for nobody
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    print(f"waiting up to {seconds:g} s for the other workers ({', '.join(peers)}) to join", flush=True)
+    with cluster_wait.StartUpWatch(seconds, peers):
+        return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def check_batch_split(strategy, config, name):

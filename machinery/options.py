@@ -76,6 +76,13 @@ def check_output_image(flag, path, types=IMAGE_TYPES):
     check_writable_folder(flag, folder)
 
 
+def check_not_a_link(flag, folder):
+    """Refuse a run folder given as a symbolic link: the project never writes through one (its files would
+    land, and --overwrite would delete, wherever it points). A trailing slash still names the link."""
+    if os.path.islink(folder.rstrip(os.sep) or folder):
+        raise RunError(f"{flag} {folder}: is a symbolic link; give the folder itself ({os.path.realpath(folder)})")
+
+
 def check_output_folder(flag, folder):
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise RunError(f"{flag} {folder}: exists and is not a folder")
@@ -91,8 +98,9 @@ def add_device_arguments(parser):
                         help="compile training steps with XLA; auto = on with a GPU, off on CPU, where it "
                         "was measured 2x slower (default: auto)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="none",
-                        help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker "
-                        "(several machines, set TF_CONFIG; see README) (default: none)")
+                        help="tf.distribute: none, mirrored (all GPUs of this machine), multi-worker (several "
+                        "machines, set TF_CONFIG; see README; each waits GAN_CLUSTER_TIMEOUT seconds, default 600, "
+                        "for the others to join) (default: none)")
     parser.add_argument("--cpu-replicas", type=int, default=0, help="with --strategy mirrored and no GPU: split "
                         "the CPU into this many logical devices, to try or test the mirrored path (default: 0, off)")
 

@@ -119,8 +119,9 @@ def stale_temporaries(run_dir):
     return files, folders
 
 
-def remove_stale_temporaries(run_dir):
-    """Delete the half-written files and checkpoint folders that a killed run left behind (never a person's)."""
+def remove_stale_temporaries(run_dir, report=lambda line: print(line, flush=True)):
+    """Delete the half-written files and checkpoint folders that a killed run left behind (never a person's),
+    and say so in one line: nothing in a run folder disappears without a word."""
     files, folders = stale_temporaries(run_dir)
     for path in files:
         os.remove(path)
@@ -128,3 +129,9 @@ def remove_stale_temporaries(run_dir):
         for name in os.listdir(folder):
             os.remove(os.path.join(folder, name))
         os.rmdir(folder)
+    removed = [os.path.relpath(path, run_dir) for path in files + folders]
+    if removed:
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        noun = "temporary" if len(removed) == 1 else "temporaries"
+        report(f"removed {len(removed)} half-written {noun} a stopped run left in {run_dir}: "
+               f"{', '.join(removed[:3])}{more}")

@@ -20,8 +20,8 @@ from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import real_images_per_step
 from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
 from machinery import options
-from machinery.options import (RunError, add_device_arguments, check_new_config, check_numbers,  # noqa: F401
-                               check_writable_folder)  # RunError: train.py's
+from machinery.options import (RunError, add_device_arguments, check_new_config, check_not_a_link,  # noqa: F401
+                               check_numbers, check_writable_folder)  # RunError: train.py's
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
@@ -168,6 +168,7 @@ def check_room_to_save(run_dir, checkpoint_path):
 def resume_config(args):
     """The config of the run to resume (its config.json; a typed option may only change what may change),
     once the run's own paths are known to be plain files and folders: a link is never read through."""
+    check_not_a_link("--resume", args.resume)  # the run folder itself: never read or written through a link
     check_run_paths(args.resume)
     return options.resume_config(args)
 
@@ -191,10 +192,15 @@ def apply_dry_run(args):
 
 
 def check_paths(args):
-    """Refuse empty paths (never "not given") and a --features file that cannot be a feature network."""
+    """Refuse empty paths (never "not given"), --dry-run into an existing run, and a --features file that
+    cannot be a feature network."""
     for flag in ("data", "out", "resume", "features"):
         if getattr(args, flag) == "":
             raise RunError(f"--{flag}: empty path")
+    # A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume).
+    for flag in ("overwrite", "resume"):
+        if args.dry_run and getattr(args, flag):
+            raise RunError(f"--dry-run: not with --{flag}; a smoke test writes a new folder, never into a run")
     if args.eval_every:
         try:
             check_feature_spec(args.features)
@@ -222,6 +228,7 @@ def check_run(args, config):
     # other workers train in step with it and write into a private temporary
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
+    check_not_a_link("--resume" if args.resume else "--out", args.resume or args.out or DEFAULT_RUN_DIR)
     if args.resume:
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
         run_dir = args.resume

@@ -69,7 +69,8 @@ def lost_write(error):
 def describe(error, folder, resume):
     """One line for a failed write, with what to do about its cause (from its errno)."""
     where = error.filename or folder
-    while os.path.basename(where).startswith(".tmp-"):  # name the run's folder, not a half-written temporary
+    # Name the run's folder, not a half-written temporary, nor a file in a checkpoint being assembled.
+    while any(part.startswith(".tmp-") for part in where.split(os.sep)):
         where = os.path.dirname(where)
     reason = os.strerror(error.errno) if error.errno else str(error.strerror or error).splitlines()[0][:200]
     if error.errno in (errno.ENOSPC, errno.EDQUOT) and error.strerror and "MB free" in error.strerror:

@@ -178,7 +178,10 @@ def inception_weights_file(inception_weights=None):
 def inception_features(weights_file):
     """Keras' InceptionV3 giving (2048-d pool features, 1000-class softmax); weights_file None = random weights."""
     import keras
-    base = keras.applications.InceptionV3(include_top=True, weights=weights_file)
+    from machinery.weight_loading import all_weights_or_nothing
+
+    with all_weights_or_nothing():  # an .h5 of another network: one line, not Keras' warning per layer
+        base = keras.applications.InceptionV3(include_top=True, weights=weights_file)
     model = keras.Model(base.input, [base.get_layer("avg_pool").output, base.output])
     # The model expects pixels in [-1, 1], which is our images' range already:
     # inception_v3.preprocess_input maps [0, 255] to [-1, 1].

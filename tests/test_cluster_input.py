@@ -90,3 +90,80 @@ def test_the_replicas_tensorflow_finds_are_checked_against_the_batch():
 def test_tf_configs_tensorflow_fails_on_later_are_one_line(real_archive, tmp_path, monkeypatch, tf_config, message):
     """A hostile pass found these three passing the check, then TensorFlow's tracebacks."""
     refused(["--data", real_archive, *TINY, "--strategy", "multi-worker"], message, tmp_path, tf_config, monkeypatch)
+
+
+def free_ports(count):
+    """Ports nothing listens on (bound for a moment to find them, then closed)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("localhost", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
+def waiting_worker(real_archive, tmp_path, seconds):
+    """train.py as worker 0 of two, the other never started: (process, the silent worker's address)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    ours, theirs = free_ports(2)
+    tf_config = json.dumps({"cluster": {"worker": [f"localhost:{ours}", f"localhost:{theirs}"]},
+                            "task": {"type": "worker", "index": 0}})
+    environment = dict(os.environ, TF_CONFIG=tf_config, GAN_CLUSTER_TIMEOUT=str(seconds), TF_CPP_MIN_LOG_LEVEL="3",
+                       PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "train.py", "--data", real_archive, "--out", str(tmp_path / "run"),
+                                *TINY, "--strategy", "multi-worker"], cwd=ROOT, env=environment, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return process, f"localhost:{theirs}"
+
+
+def test_a_worker_that_never_starts_is_one_line_after_the_deadline(real_archive, tmp_path):
+    """A hostile pass: the other workers waited for ever, deaf to Ctrl-C and SIGTERM."""
+    from test_damaged_runs import after_start_up
+
+    process, silent = waiting_worker(real_archive, tmp_path, 3)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    lines = after_start_up(stderr)
+    assert process.returncode != 0 and len(lines) == 1, lines[-10:]
+    assert lines[0].startswith(f"error: the cluster did not come up within 3 s: no answer from {silent} "), lines
+    assert stdout.strip().splitlines()[-1].startswith(f"waiting up to 3 s for the other workers ({silent})")
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_while_waiting_for_the_cluster_stops_at_once(real_archive, tmp_path):
+    """SIGINT. (SIGTERM cannot be: TensorFlow's own SIGTERM handler, its preemption notifier, replaces
+    Python's as the strategy starts; the deadline bounds that wait.)"""
+    import signal
+    import time
+
+    from test_damaged_runs import after_start_up
+
+    process, _ = waiting_worker(real_archive, tmp_path, 600)
+    try:
+        assert process.stdout.readline().startswith("waiting up to 600 s for the other workers")
+        time.sleep(2)  # inside TensorFlow's wait
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    lines = after_start_up(stderr)
+    assert process.returncode != 0 and len(lines) == 1, lines[-10:]
+    assert lines[0].startswith("error: stopped by SIGINT while waiting for the cluster"), lines
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
+def test_a_bad_cluster_timeout_is_one_line(real_archive, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("GAN_CLUSTER_TIMEOUT", value)
+    refused(["--data", real_archive, *TINY, "--strategy", "multi-worker"],
+            f"GAN_CLUSTER_TIMEOUT '{value}': must be a number of seconds", tmp_path, cluster(2), monkeypatch)

@@ -193,8 +193,16 @@ def test_the_resize_is_tensorflow_1s():
     assert np.abs(ours - tf.image.resize(pixels, (299, 299)).numpy()).max() > 1  # not TF 2's resize
 
 
-def test_the_converted_network_is_cached_and_a_changed_cache_is_not_used(tiny_file, tmp_path):
-    expected = fid_weights.weights_checksum(fid_weights.find_layers(read_torchscript(tiny_file)))
+def known_architecture(layers, monkeypatch):
+    """Register the tiny network's architecture, as fid_weights knows the standard one's; returns its checksum."""
+    checksum = fid_weights.weights_checksum(layers)
+    monkeypatch.setitem(fid_weights.KNOWN_ARCHITECTURES, checksum,
+                        fid_weights.architecture_checksum(fid_weights.describe(layers)))
+    return checksum
+
+
+def test_the_converted_network_is_cached_and_a_changed_cache_is_not_used(tiny_file, tmp_path, monkeypatch):
+    expected = known_architecture(fid_weights.find_layers(read_torchscript(tiny_file)), monkeypatch)
     with pytest.raises(TorchScriptError, match="not those of the 2015-12-05 Inception"):
         fid_weights.convert(tiny_file, str(tmp_path))  # the tiny network is not the standard one
     converted = fid_weights.convert(tiny_file, str(tmp_path), expected)
@@ -212,7 +220,7 @@ def test_the_converted_network_is_cached_and_a_changed_cache_is_not_used(tiny_fi
 @pytest.fixture
 def tiny_as_standard(tiny_file, tmp_path, monkeypatch):
     """The tiny network stands in for the standard one, with ~/.keras/models in a temporary folder."""
-    checksum = fid_weights.weights_checksum(fid_weights.find_layers(read_torchscript(tiny_file)))
+    checksum = known_architecture(fid_weights.find_layers(read_torchscript(tiny_file)), monkeypatch)
     monkeypatch.setattr(fid_weights, "STANDARD_CHECKSUM", checksum)
     monkeypatch.setattr(fid_weights, "MODELS_DIR", str(tmp_path / "models"))
     return tiny_file

@@ -72,15 +72,22 @@ USERS_FILES = ["analysis/.tmp-draft/notes.txt", ".tmp-draft/notes.txt", ".tmp-no
                "checkpoints/.tmp-q1w2e3r5/my-notes.txt"]
 
 
-def test_resume_removes_only_the_projects_own_temporaries(tmp_path):
+def test_resume_removes_only_the_projects_own_temporaries_and_says_so(tmp_path, capsys):
+    """It removed them silently: a person's file named like one would have vanished without a word."""
     from machinery import run_files
 
+    run_files.remove_stale_temporaries(str(tmp_path))
+    assert capsys.readouterr().out == ""  # nothing removed, nothing said
     make_files(tmp_path, PROJECT_TEMPORARIES)
     kept = make_files(tmp_path, USERS_FILES)
     run_files.remove_stale_temporaries(str(tmp_path))
     assert not any(os.path.exists(tmp_path / relative) for relative in PROJECT_TEMPORARIES)
     assert not os.path.exists(tmp_path / "checkpoints" / ".tmp-q1w2e3r4")
     assert {relative: sha256(tmp_path / relative) for relative in USERS_FILES} == kept
+    lines = capsys.readouterr().out.splitlines()  # 5 files and a checkpoint folder: one line, the first 3 named
+    assert len(lines) == 1 and lines[0].startswith(f"removed 6 half-written temporaries a stopped run left in "
+                                                   f"{tmp_path}: .tmp-00000000-generator.ema.weights.h5, "), lines
+    assert lines[0].endswith(" and 3 more"), lines
 
 
 @pytest.mark.parametrize("users_file", USERS_FILES + ["tensorboard/events.out.tfevents.my-notes.txt",

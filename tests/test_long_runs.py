@@ -105,6 +105,22 @@ def every_file_parses(run_dir):
         metric_rows(run_dir)
 
 
+def wait_for_a_checkpoint_after(run_dir, step, process, timeout=600):
+    """Wait until this run has put a checkpoint folder of a later step than `step` in place (renamed there
+    whole). `step` is that of the newest folder before the run started: any later folder is this run's."""
+    deadline = time.time() + timeout
+    pattern = os.path.join(run_dir, "checkpoints", "step-*")
+    while not [path for path in glob.glob(pattern) if int(path.rsplit("-", 1)[1]) > step]:
+        assert process.poll() is None, f"train.py ended before a checkpoint after step {step}"
+        assert time.time() < deadline, f"no checkpoint after step {step} within {timeout} s"
+        time.sleep(0.05)
+
+
+def newest_folder(run_dir):
+    """The step of the newest checkpoint folder, intact or not (a damaged one is set aside on resuming)."""
+    return max(int(path.rsplit("-", 1)[1]) for path in glob.glob(os.path.join(run_dir, "checkpoints", "step-*")))
+
+
 def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path):
     from machinery.checkpoint import find_latest_checkpoint
 
@@ -118,11 +134,12 @@ def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path
                                  "--checkpoint-every", "1")
         if kill % 2:  # during start-up or the first steps (start-up alone takes seconds on 2 busy cores)
             time.sleep(rng.uniform(3.0, 12.0))
-        else:  # after the checkpoint is loaded, so training moves on however slow start-up is
-            for line in process.stdout:
-                if line.startswith("resuming"):
-                    break
-            time.sleep(rng.uniform(0.5, 5.0))
+        else:
+            # While training: once this run has written a checkpoint of its own, then at a random moment of
+            # the next steps, each of which writes one. Waiting for the checkpoint rather than for a fixed
+            # time is what lets training progress however slow a loaded machine makes start-up and steps.
+            wait_for_a_checkpoint_after(run_dir, newest_folder(run_dir), process)
+            time.sleep(rng.uniform(0.0, 2.0))
         process.kill()
         process.wait()
         every_file_parses(run_dir)
