@@ -27,11 +27,12 @@ import numpy as np
 
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
-from machinery.progress import PROGRESS_COLUMNS, save_grid
+from machinery.progress import PROGRESS_COLUMNS, save_grid, write_progress_animation
 from scoring.features import FEATURE_CHOICES
-from defDATA import CLASS_NAMES, DataError, parse_classes, trained_classes, unscale_images
+from defDATA import CLASS_NAMES, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_not_a_link,
-                               check_output_folder, check_output_image, one_line, read_config)
+                               check_output_folder, check_output_image, check_sample_arguments, one_line,
+                               read_config)
 from machinery.weight_loading import WeightsMismatch, all_weights_or_nothing
 from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
@@ -190,31 +191,7 @@ def parse_args(argv=None):
                         help="use the latest generator weights even when the run kept a moving average (--ema) "
                         "(default: off)")
     args = parser.parse_args(argv)
-    for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
-        if value is not None and not 1 <= value <= MAX_GRID_SIDE:
-            parser.error(f"{flag} {value}: must be from 1 to {MAX_GRID_SIDE}")
-    if args.seed < 0:
-        parser.error(f"--seed {args.seed}: must be 0 or more")
-    for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual),
-                        ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
-        if value == "":
-            parser.error(f"{flag}: empty path")
-    for flag, value, used in (("--features", args.features, args.nearest), ("--data", args.data, args.nearest),
-                              ("--individual", args.individual, not (args.nearest or args.progress))):
-        if value and not used:  # refused, rather than silently unused
-            parser.error(f"{flag} {value}: only with --nearest" if flag != "--individual" else
-                         f"{flag} {value}: not with --nearest or --progress, which draw no single images")
-    if args.classes is not None:
-        names = [name for name in ",".join(args.classes).split(",") if name.strip()]
-        if not names:
-            parser.error("--class: name at least one class")
-        odd = [name.strip() for name in names if name.strip().isdigit() and not name.strip().isdecimal()]
-        if odd:  # '²' passes str.isdigit(), which parse_classes trusts, then fails int(); '٣' is read as 3
-            parser.error(f"--class: unknown class {odd[0]!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
-        try:  # in the order given: --interpolate walks from the first class to the second
-            args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
-        except DataError as error:
-            parser.error(str(error).replace("--classes", "--class"))
+    check_sample_arguments(parser, args, MAX_GRID_SIDE)  # ranges, empty paths, flags that do not go together
     return args
 
 
@@ -237,14 +214,19 @@ def is_class_walk(args):
     return bool(args.interpolate and args.classes and len(args.classes) == 2)
 
 
+def grid_rows(args, classes):
+    """Rows of the grid asked for: --rows, else 8 (one per class when conditional; 4 for a class walk)."""
+    if is_class_walk(args):
+        return args.rows or CLASS_WALK_ROWS
+    return args.rows or (DEFAULT_ROWS if classes is None else 1)
+
+
 def grid_inputs(args, latent_dim, classes):
     """(noise, classes or None, row names or None) of the grid the arguments ask for."""
-    from defGAN import sample_noise
+    from defGAN import sample_noise  # TensorFlow loads here: every input has been checked
 
-    rng = np.random.default_rng(args.seed)
-    rows = args.rows or (DEFAULT_ROWS if classes is None else 1)
+    rng, rows = np.random.default_rng(args.seed), grid_rows(args, classes)
     if is_class_walk(args):  # each row one noise vector; the columns walk between the two classes
-        rows = args.rows or CLASS_WALK_ROWS
         noise = np.repeat(sample_noise(rng, rows, latent_dim), args.cols, axis=0)
         walk = f"{CLASS_NAMES[args.classes[0]]} to {CLASS_NAMES[args.classes[1]]}"
         return noise, np.tile(np.arange(args.cols, dtype=np.int32), rows), [walk] * rows
@@ -258,23 +240,6 @@ def grid_inputs(args, latent_dim, classes):
     return noise, class_of_image, [CLASS_NAMES[c] for c in classes for _ in range(rows)]
 
 
-def write_progress_animation(args):
-    """samples.py RUN_DIR --progress GIF: no generator, no TensorFlow; the grids train.py wrote."""
-    from machinery.progress import progress_gif
-
-    if not os.path.isdir(args.run_dir):
-        raise SampleError(f"{args.run_dir}: no such run directory")
-    check_output_image("--progress", args.progress, types=(".gif",))
-    check_new_file("--progress", args.progress, args.force)
-    written = []  # (frame count, files left out), from inside the function that writes the temporary file
-    write_new_file("--progress", args.progress,
-                   lambda temporary: written.append(progress_gif(args.run_dir, temporary)), args.force)
-    frames, skipped = written[0]
-    for note in skipped:
-        print(f"skipped {one_line(note)}")
-    print(f"wrote {args.progress} ({frames} frames, one per epoch)")
-
-
 def write_samples(args):
     """Check everything that can be checked before TensorFlow loads, then draw and write the grid asked for."""
     default_name = "nearest.png" if args.nearest else "interpolation.png" if args.interpolate else "samples.png"
@@ -285,10 +250,10 @@ def write_samples(args):
     classes = chosen_classes(args, config)
     check_output_image("--out", out)
     check_new_file("--out", out, args.force)
-    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
     if args.individual:
+        blocks = 1 if classes is None or is_class_walk(args) else len(classes)
         check_output_folder("--individual", args.individual)
-        check_new_images("--individual", args.individual, len(noise), args.force)
+        check_new_images("--individual", args.individual, grid_rows(args, classes) * args.cols * blocks, args.force)
     if args.nearest:  # scoring/nearest.py raises ValueError for a bad --data or --features, the data checked first
         from scoring.nearest import training_images_to_search, write_nearest_grid
         try:
@@ -298,6 +263,7 @@ def write_samples(args):
         except ValueError as error:
             raise SampleError(str(error)) from None
     generator = build_generator(args.run_dir, config, weights_name)
+    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)
@@ -312,7 +278,7 @@ def write_samples(args):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        write_progress_animation(args) if args.progress else write_samples(args)
+        write_progress_animation(args) if args.progress else write_samples(args)  # the former: machinery/progress.py
     except (SampleError, RunError, OutputError) as error:
         sys.exit(f"error: {one_line(error)}")
 

@@ -38,7 +38,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 # None of these load TensorFlow, which takes seconds to start and prints lines of its own: main() checks the
 # command line and the data first, so that a mistake is answered at once. TensorFlow loads in step 3.
 from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step, steps_per_epoch, trained_classes
-from evaluate import EvalError, TrainingEvaluator
+from scoring.statistics import EvalError, TrainingEvaluator
 from machinery import runs, session, write_failures
 from machinery.options import ArgumentParser, RunError, one_line
 from presets import OptionError, add_run_options, run_config

@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
-from evaluate import DEFAULT_CACHE, EvalError, TrainingEvaluator  # noqa: E402
+from scoring.statistics import DEFAULT_CACHE, EvalError, TrainingEvaluator  # noqa: E402
 from machinery.options import ArgumentParser  # noqa: E402  one line for a mistake, numbers read strictly
 from samples import SampleError, load_generator  # noqa: E402
 

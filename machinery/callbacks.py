@@ -83,7 +83,7 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 class FrechetDistance(keras.callbacks.Callback):
-    """--eval-every N: every N epochs, the Fréchet distance of the generator (evaluate.TrainingEvaluator)
+    """--eval-every N: every N epochs, the Fréchet distance of the generator (scoring/statistics.py, TrainingEvaluator)
     into the epoch's logs, and the best-scoring generator kept as generator.best.weights.h5."""
 
     def __init__(self, evaluator, every, sampler, run_dir, seed, best=None):

@@ -253,3 +253,34 @@ def resume_config(args):
     check_config(config)
     checked(cluster.check_replicas, config, args)
     return config
+
+
+def check_sample_arguments(parser, args, max_side):
+    """samples.py's arguments, beyond argparse's own checks: one line (parser.error) for each mistake."""
+    from defDATA import DataError, parse_classes
+
+    for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
+        if value is not None and not 1 <= value <= max_side:
+            parser.error(f"{flag} {value}: must be from 1 to {max_side}")
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed}: must be 0 or more")
+    for flag, value in (("run_dir", args.run_dir), ("--out", args.out), ("--individual", args.individual),
+                        ("--progress", args.progress), ("--features", args.features), ("--data", args.data)):
+        if value == "":
+            parser.error(f"{flag}: empty path")
+    for flag, value, used in (("--features", args.features, args.nearest), ("--data", args.data, args.nearest),
+                              ("--individual", args.individual, not (args.nearest or args.progress))):
+        if value and not used:  # refused, rather than silently unused
+            parser.error(f"{flag} {value}: only with --nearest" if flag != "--individual" else
+                         f"{flag} {value}: not with --nearest or --progress, which draw no single images")
+    if args.classes is not None:
+        names = [name for name in ",".join(args.classes).split(",") if name.strip()]
+        if not names:
+            parser.error("--class: name at least one class")
+        odd = [name.strip() for name in names if name.strip().isdigit() and not name.strip().isdecimal()]
+        if odd:  # '²' passes str.isdigit(), which parse_classes trusts, then fails int(); '٣' is read as 3
+            parser.error(f"--class: unknown class {odd[0]!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
+        try:  # in the order given: --interpolate walks from the first class to the second
+            args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
+        except DataError as error:
+            parser.error(str(error).replace("--classes", "--class"))

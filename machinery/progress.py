@@ -204,3 +204,21 @@ def save_named_rows(grid, path, row_names, margin=80, dpi=100):
         figure.text((margin - 4) / (grid_width + margin), 1 - centre / grid_height, name,
                     color="white", fontsize=8, ha="right", va="center")
     figure.savefig(path, dpi=dpi, facecolor="black")
+
+
+def write_progress_animation(args):
+    """samples.py RUN_DIR --progress GIF: no generator, no TensorFlow; the grids train.py wrote."""
+    from machinery.options import check_output_image, one_line
+    from machinery.output_files import check_new_file, write_new_file
+
+    if not os.path.isdir(args.run_dir):
+        raise RunError(f"{args.run_dir}: no such run directory")
+    check_output_image("--progress", args.progress, types=(".gif",))
+    check_new_file("--progress", args.progress, args.force)
+    written = []  # (frame count, files left out), from inside the function that writes the temporary file
+    write_new_file("--progress", args.progress,
+                   lambda temporary: written.append(progress_gif(args.run_dir, temporary)), args.force)
+    frames, skipped = written[0]
+    for note in skipped:
+        print(f"skipped {one_line(note)}")
+    print(f"wrote {args.progress} ({frames} frames, one per epoch)")

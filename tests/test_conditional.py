@@ -171,7 +171,7 @@ def test_conditional_resume_equals_an_uninterrupted_run(real_archive, tmp_path):
 
 
 def test_evaluation_draws_every_class_equally():
-    from evaluate import generated_batches
+    from scoring.statistics import generated_batches
 
     class RecordingGenerator:
         """Stands in for a conditional generator: records the classes it is asked for."""

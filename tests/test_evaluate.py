@@ -86,7 +86,7 @@ def test_inception_score_limits():
 
 @pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models (present in CI)")
 def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
-    from evaluate import feature_statistics, pick_real, real_batches
+    from scoring.statistics import feature_statistics, pick_real, real_batches
     from scoring.features import load_feature_network
     network = load_feature_network(MOBILENET)
     train, test = pick_real(real_archive, "train", 48, 0), pick_real(real_archive, "test", 48, 0)
@@ -353,7 +353,7 @@ def test_training_refuses_a_bad_feature_network_before_writing(real_archive, tmp
 def test_batch_norm_reestimation_sets_the_mean_of_the_batches_statistics():
     import importlib.util
 
-    from defGAN import build_models
+    from defGAN import build_models, sample_noise
     from presets import CLASSIC
     spec = importlib.util.spec_from_file_location("ema_batchnorm", os.path.join(ROOT, "benchmarks", "ema_batchnorm.py"))
     ema_batchnorm = importlib.util.module_from_spec(spec)
@@ -362,7 +362,7 @@ def test_batch_norm_reestimation_sets_the_mean_of_the_batches_statistics():
     ema_batchnorm.reestimate_batch_norm(generator, batches=3, batch_size=16, seed=7)
     # The first batch norm normalizes the Dense layer's output: work out its statistics by hand.
     rng, dense = np.random.default_rng(7), generator.layers[1]
-    outputs = [dense(rng.standard_normal((16, 8)).astype(np.float32)).numpy() for _ in range(3)]
+    outputs = [dense(sample_noise(rng, 16, 8)).numpy() for _ in range(3)]
     norm = generator.layers[2]
     np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([o.mean(axis=0) for o in outputs], axis=0),
                                rtol=1e-4, atol=1e-6)

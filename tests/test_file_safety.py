@@ -224,9 +224,9 @@ def test_a_failed_write_during_training_is_one_line_naming_its_cause(tmp_path, m
 
     exits = []
     monkeypatch.setattr(write_failures.os, "_exit", lambda code: exits.append(code) or (_ for _ in ()).throw(SystemExit))
-    run = SimpleNamespace(dir=str(tmp_path), chief_dir=str(tmp_path), target_epochs=4)
+    plan = SimpleNamespace(run_dir=str(tmp_path), chief_dir=str(tmp_path), helper=False)
     with pytest.raises(SystemExit):
-        with write_failures.failures_in_one_line(run, SimpleNamespace(helper=False), SimpleNamespace(strategy="none")):
+        with write_failures.failures_in_one_line(plan, SimpleNamespace(strategy="none", epochs=4)):
             raise error
     lines = capsys.readouterr().err.strip().splitlines()
     assert exits == [1] and len(lines) == 1, lines
