@@ -33,7 +33,25 @@ from datafiles.bounded_reads import kind
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
-IMAGE_SHAPE = (32, 32, 3)
+CIFAR_IMAGE_SHAPE = (32, 32, 3)  # CIFAR-10: 32x32 pixels, 3 colour channels
+# --image-size: the square sizes a run can train at. Each doubling beyond 32 adds one upsampling block to
+# the generator and one downsampling block to the discriminator (gene_keras.py, discri_keras.py).
+IMAGE_SIZES = (32, 64, 128)
+
+
+def image_shape(config):
+    """The shape of one image of a run: (size, size, 3)."""
+    return (config["image_size"], config["image_size"], 3)
+
+
+def extra_blocks(image_size):
+    """How many more doubling blocks than a 32x32 network a size needs: 0 (32), 1 (64) or 2 (128)."""
+    return IMAGE_SIZES.index(image_size)
+
+
+def class_names(config):
+    """The names of a run's classes: its image folder's class subfolders, or CIFAR-10's ten."""
+    return tuple(config["class_names"] or CLASS_NAMES)
 
 # ---------------------------------------------------------------------------
 # Pixel scaling. The generator ends in tanh, whose outputs lie in [-1, 1], so
@@ -97,7 +115,7 @@ def trained_classes(config):
     None for an unconditional run."""
     if not config["conditional"]:
         return None
-    return config["classes"] or list(range(len(CLASS_NAMES)))
+    return config["classes"] or list(range(len(class_names(config))))
 
 
 def real_images_per_step(config):

@@ -23,7 +23,7 @@ import functools
 import keras
 import numpy as np
 
-from defDATA import trained_classes
+from defDATA import class_names, trained_classes
 from discri_keras import define_discriminator
 from gene_keras import define_generator
 from losses import discriminator_loss, discriminator_metrics, generator_loss
@@ -41,11 +41,12 @@ WARN_AFTER_STEPS = 200  # before this, a fresh generator's near-blank images wou
 
 def build_models(config):
     """Return uncompiled (generator, discriminator) for a run config (presets.CLASSIC lists its options)."""
+    class_count = len(class_names(config))
     generator = define_generator(config["latent_dim"], config["width"], config["architecture"], config["batch_norm"],
-                                 config["conditional"])
+                                 config["conditional"], config["image_size"], class_count)
     discriminator = define_discriminator(config["architecture"], config["width"], config["dropout"],
                                          config["spectral_norm"], config["loss"], config["augment"],
-                                         config["conditional"])
+                                         config["conditional"], config["image_size"], class_count)
     return generator, discriminator
 
 

@@ -1,4 +1,5 @@
-"""The discriminator: a 32x32 colour image in, one "is this real?" score out.
+"""The discriminator: a 32x32 colour image in, one "is this real?" score out (64x64 or 128x128 with
+train.py --image-size: one more halving block per doubling, first, so the last features are always 4x4).
 
 Two architectures (`--architecture`):
   classic   the DCGAN-style network of the widely copied Keras CIFAR-10
@@ -38,7 +39,7 @@ import keras
 from keras import layers
 
 from augment import DiffAugment
-from defDATA import CLASS_NAMES, IMAGE_SHAPE
+from defDATA import extra_blocks
 from losses import OUTPUT_ACTIVATION
 from presets import scaled
 
@@ -77,10 +78,11 @@ class FrozenAwareSpectralNormalization(layers.SpectralNormalization):
         return self.layer(inputs)
 
 
-def define_discriminator(architecture, width, dropout, spectral_norm, loss, augment, conditional):
-    """Return an uncompiled Keras model: [N, 32, 32, 3] in [-1, 1] -> [N, 1] score.
+def define_discriminator(architecture, width, dropout, spectral_norm, loss, augment, conditional, image_size,
+                         class_count):
+    """Return an uncompiled Keras model: [N, image_size, image_size, 3] in [-1, 1] -> [N, 1] score.
 
-    Conditional: [images, classes [N] (0-9)] -> [N, 1] score.
+    Conditional: [images, classes [N] (0 to class_count - 1)] -> [N, 1] score.
     `width` scales every layer's filter count (1.0 = the published network,
     0.125 = a tiny model for tests).
     """
@@ -88,16 +90,20 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
         # The wrapper takes its layer's precision policy: the last layer's float32 must hold for its output too.
         return FrozenAwareSpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
-    # The shape after each layer, at --width 1.0 (the published network). --width multiplies every channel
-    # count: the default preset's 0.5 halves them (32x32x32 first, 4x4x128 last, for classic).
-    images = keras.Input(shape=IMAGE_SHAPE, name="images")                       # 32x32x3
+    # The shape after each layer, at --width 1.0 (the published network) and 32x32 images. --width multiplies
+    # every channel count: the default preset's 0.5 halves them (32x32x32 first, 4x4x128 last, for classic).
+    # Bigger images (--image-size) get one more halving block per doubling, first, with the first block's
+    # filters: 64x64 images become 32x32x64 after it, 128x128 ones 64x64x64 and then 32x32x64, and the
+    # network goes on as for 32x32 images. The last features are always 4x4.
+    more = [64] * extra_blocks(image_size)
+    images = keras.Input(shape=(image_size, image_size, 3), name="images")       # 32x32x3
     x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3
     if architecture == "classic":
         x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(64, width), 3, padding="same"))(x))   # 32x32x64
-        for filters in (128, 128, 256):  # 16x16x128, 8x8x128, 4x4x256
+        for filters in more + [128, 128, 256]:  # 16x16x128, 8x8x128, 4x4x256
             x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(filters, width), 3, strides=2, padding="same"))(x))
     else:
-        for filters in (64, 128, 256):  # 32x32x64 -> 16x16x64, 16x16x128 -> 8x8x128, 8x8x256 -> 4x4x256
+        for filters in more + [64, 128, 256]:  # 32x32x64 -> 16x16x64, 16x16x128 -> 8x8x128, 8x8x256 -> 4x4x256
             x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(filters, width), 3, padding="same"))(x))
             x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(filters, width), 4, strides=2, padding="same"))(x))
         x = layers.LeakyReLU(0.1)(weighted(layers.Conv2D(scaled(512, width), 3, padding="same"))(x))  # 4x4x512
@@ -111,7 +117,7 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
     classes = keras.Input(shape=(), dtype="int32", name="classes")               # one class number per image
     realness = weighted(layers.Dense(1, dtype="float32"))(x)                      # psi(phi(x)): 1
     # With --spectral-norm the class vectors are normalized too, as in the paper: the class term stays bounded.
-    class_vector = weighted(layers.Embedding(len(CLASS_NAMES), x.shape[-1], dtype="float32"))(classes)  # embed(y)
+    class_vector = weighted(layers.Embedding(class_count, x.shape[-1], dtype="float32"))(classes)  # embed(y)
     projection = layers.Dot(axes=1, dtype="float32")([class_vector, x])          # <embed(y), phi(x)>: 1
     score = layers.Add(dtype="float32")([realness, projection])                  # 1
     score = layers.Activation(OUTPUT_ACTIVATION[loss], dtype="float32")(score)    # the loss's output range

@@ -1,9 +1,9 @@
 """The generator: a random vector z in (the "latent" noise: latent_dim numbers from N(0, 1)), a 32x32
-colour image out.
+colour image out (64x64 or 128x128 with train.py --image-size).
 
 It runs the discriminator's recipe backwards: a Dense layer makes a small 4x4
 feature map, and three stride-2 transposed convolutions double its size to
-8x8, 16x16 and 32x32. The last layer is a 3x3 convolution to three colour
+8x8, 16x16 and 32x32 (one more for 64x64, two more for 128x128). The last layer is a 3x3 convolution to three colour
 channels with tanh, so every pixel lies in [-1, 1]: the same range that
 `defDATA.scale_images` gives the real images (see there why this matters).
 
@@ -19,7 +19,7 @@ BatchNorm is safe here, unlike in the discriminator: the generator is never
 frozen while it trains, so it always uses the current batch's statistics.
 
 `conditional` (train.py --conditional) adds a second input, the class to draw
-(0-9, defDATA.CLASS_NAMES), which reaches the network through learned
+(0-9 for CIFAR-10, defDATA.CLASS_NAMES; one per class subfolder of an image folder), which reaches the network through learned
 vectors, one per class (keras.layers.Embedding):
   * without batch norm, the class's vector is concatenated with the noise, so
     the first layer sees both and every later layer inherits the class;
@@ -33,7 +33,7 @@ vectors, one per class (keras.layers.Embedding):
 import keras
 from keras import layers, ops
 
-from defDATA import CLASS_NAMES
+from defDATA import extra_blocks
 from presets import scaled
 
 
@@ -74,20 +74,23 @@ class ConditionalBatchNormalization(layers.Layer):
         return dict(super().get_config(), class_count=self.class_count)
 
 
-def define_generator(latent_dim, width, architecture, batch_norm, conditional):
-    """Return an uncompiled Keras model: [N, latent_dim] -> [N, 32, 32, 3] in [-1, 1].
+def define_generator(latent_dim, width, architecture, batch_norm, conditional, image_size, class_count):
+    """Return an uncompiled Keras model: [N, latent_dim] -> [N, image_size, image_size, 3] in [-1, 1].
 
-    Conditional: [noise [N, latent_dim], classes [N] (0-9)] -> the same images.
+    Conditional: [noise [N, latent_dim], classes [N] (0 to class_count - 1)] -> the same images.
     """
     if architecture == "classic":
-        channels, activation = [scaled(c, width) for c in (256, 128, 128, 128)], (lambda: layers.LeakyReLU(0.2))
+        channels, activation = [256, 128, 128, 128], (lambda: layers.LeakyReLU(0.2))
     else:
-        channels, activation = [scaled(c, width) for c in (512, 256, 128, 64)], layers.ReLU
+        channels, activation = [512, 256, 128, 64], layers.ReLU
+    # Bigger images need more doublings: one more block per doubling of the size, each with the last
+    # block's filters (the extra blocks work at the largest sizes, where every filter costs the most).
+    channels = [scaled(c, width) for c in channels + channels[-1:] * extra_blocks(image_size)]
 
     def normalized(x, classes):
         """Batch norm (per class when conditional) if asked for, then the activation."""
         if batch_norm and conditional:
-            x = ConditionalBatchNormalization(len(CLASS_NAMES))([x, classes])
+            x = ConditionalBatchNormalization(class_count)([x, classes])
         elif batch_norm:
             x = layers.BatchNormalization()(x)
         return activation()(x)
@@ -102,12 +105,16 @@ def define_generator(latent_dim, width, architecture, batch_norm, conditional):
         if not batch_norm:
             # The class's learned vector, as long as the noise, beside it: 2 x latent_dim. It starts
             # small (Keras' uniform +-0.05, against noise of size ~1) and grows as G learns to use it.
-            x = layers.Concatenate()([noise, layers.Embedding(len(CLASS_NAMES), latent_dim)(classes)])
+            x = layers.Concatenate()([noise, layers.Embedding(class_count, latent_dim)(classes)])
     x = normalized(layers.Dense(4 * 4 * channels[0])(x), classes)                 # 4096 (classic), 8192 (standard)
     x = layers.Reshape((4, 4, channels[0]))(x)                                    # 4x4x256 (classic), 4x4x512
-    # Each stride-2 transposed convolution doubles height and width.
-    for filters in channels[1:]:  # 8x8, 16x16, 32x32 with 128 (classic) or 256, 128, 64 (standard) filters
+    # Each stride-2 transposed convolution doubles height and width:
+    #   8x8, 16x16, 32x32 with 128 filters each (classic) or 256, 128, 64 (standard);
+    #   then, for --image-size 64, 64x64 with 128 (classic) or 64 (standard) filters;
+    #   and for --image-size 128 once more, 128x128 with the same.
+    for filters in channels[1:]:
         x = normalized(layers.Conv2DTranspose(filters, 4, strides=2, padding="same")(x), classes)
     # float32 output whatever the precision policy: images are compared with real ones in float32.
     images = layers.Conv2D(3, 3, padding="same", activation="tanh", name="images", dtype="float32")(x)  # 32x32x3
+    #                                                                                 (64x64x3, 128x128x3)
     return keras.Model(inputs, images, name="generator")

@@ -17,7 +17,7 @@ answered at once.
 """
 import argparse
 
-from defDATA import DataError, parse_classes
+from defDATA import IMAGE_SIZES, DataError, parse_classes
 
 # The names an option can take. The modules that implement them import these.
 ARCHITECTURES = ("classic", "standard")             # network pairs: discri_keras.py, gene_keras.py
@@ -54,6 +54,8 @@ CLASSIC = {
     "classes": None,          # a list of class numbers to train on; None = all ten
     "steps_per_epoch": None,  # cut each epoch to this many steps; None = the whole data set
     "data": None,             # CIFAR-10 archive or folder; None = the official archive, downloaded once
+    "image_size": 32,         # images are image_size x image_size pixels: 32, 64 or 128 (defDATA.IMAGE_SIZES)
+    "class_names": None,      # the class names, set from the data; None = CIFAR-10's ten (defDATA.CLASS_NAMES)
     "precision": "auto",      # float32 | bfloat16 | float16, or auto: chosen for the machine (devices.py)
 }
 
@@ -106,6 +108,7 @@ def estimated_memory(config):
     """Bytes of float32: weights, gradients, Adam's two slots and the EMA copy (5 per
     parameter), plus forward and backward activations of one generator batch (3 per value)."""
     dense, squared, activations = NETWORK_SIZES[config["architecture"]]
+    activations *= (config["image_size"] // 32) ** 2  # activations grow with the pixel count
     width = config["width"]
     parameters = config["latent_dim"] * dense * width + squared * width**2
     return 4 * (5 * parameters + 3 * config["batch_size"] * activations * width)
@@ -174,6 +177,9 @@ def add_run_options(p):
     p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise "
                    f"(default: {CLASSIC['seed']})")
     p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
+    p.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
+                   help="train on image_size x image_size images; each doubling adds one block to both networks "
+                   f"and about 4x the arithmetic (default: {CLASSIC['image_size']}, CIFAR-10's own size)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction,
                    help=f"mirror real images at random, left to right {default_of('flip')}")
     p.add_argument("--precision", choices=["auto", *PRECISIONS], help="float32, or Keras mixed precision "

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from defDATA import CLASS_NAMES, IMAGE_SHAPE, DataError, load_cifar10, scale_images  # noqa: E402
+from defDATA import CLASS_NAMES, CIFAR_IMAGE_SHAPE, DataError, load_cifar10, scale_images  # noqa: E402
 from machinery.options import (ArgumentParser, RunError, check_writable_folder,  # noqa: E402  one line a mistake
                                one_line)
 
@@ -117,7 +117,7 @@ def define_classifier(width):
     import keras
     from keras import layers
 
-    images = keras.Input(shape=IMAGE_SHAPE, name="images")
+    images = keras.Input(shape=CIFAR_IMAGE_SHAPE, name="images")
     x = layers.RandomFlip("horizontal")(images)                       # only while training
     x = layers.RandomTranslation(0.125, 0.125, fill_mode="constant", fill_value=-1.0)(x)
     for filters in (width, 2 * width, 4 * width):                    # 32x32 -> 16x16 -> 8x8 -> 4x4
@@ -143,7 +143,7 @@ def shifted(images, rows, columns, margin=2):
     import keras
 
     padded = keras.ops.pad(images, ((0, 0), (margin, margin), (margin, margin), (0, 0)), constant_values=-1.0)
-    height, width = IMAGE_SHAPE[:2]
+    height, width = CIFAR_IMAGE_SHAPE[:2]
     return padded[:, margin - rows:margin - rows + height, margin - columns:margin - columns + width, :]
 
 
@@ -152,7 +152,7 @@ def with_test_time_average(model):
     18 views above (loading the .keras file needs no custom code)."""
     import keras
 
-    images = keras.Input(shape=IMAGE_SHAPE, name="images")
+    images = keras.Input(shape=CIFAR_IMAGE_SHAPE, name="images")
     mirrored = keras.ops.flip(images, axis=2)                         # [N, 32, 32, 3], width reversed
     views = [shifted(view, rows, columns) for view in (images, mirrored) for rows, columns in TEST_TIME_SHIFTS]
     probabilities = keras.layers.Average()([model(view) for view in views])

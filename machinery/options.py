@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 
-from defDATA import CLASS_NAMES
+from defDATA import IMAGE_SIZES, class_names
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from machinery.safe_files import read_json
@@ -148,8 +148,11 @@ RULES = {
     "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
     "flip": (lambda v: type(v) is bool, "must be true or false"),
     "augment": (lambda v: type(v) is str and valid_policy(v), f"must be names from {', '.join(AUGMENTATIONS)}"),
-    "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and 0 <= c < len(CLASS_NAMES) for c in v),
-                "must be a list of class numbers 0-9, or null for all"),
+    "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and c >= 0 for c in v),
+                "must be a list of class numbers, or null for all"),
+    "image_size": (lambda v: whole(v) and v in IMAGE_SIZES, f"must be one of {', '.join(map(str, IMAGE_SIZES))}"),
+    "class_names": (lambda v: v is None or type(v) is list and 0 < len(v) == len(set(v))
+                    and all(type(name) is str and name for name in v), "must be a list of distinct names, or null"),
     "data": (lambda v: v is None or type(v) is str and v != "", "must be a path, or null"),
     "preset": (lambda v: type(v) is str, "must be a preset name"),
 }
@@ -168,7 +171,7 @@ def check_numbers(args):
     and device flags (with TF_CONFIG) that cannot work together (machinery/cluster.py)."""
     for key, (ok, rule) in RULES.items():
         value = getattr(args, key, None)
-        if value is not None and key not in ("classes", "augment", "data") and not ok(value):
+        if value is not None and key not in ("classes", "augment", "data", "class_names") and not ok(value):
             raise RunError(f"--{key.replace('_', '-')} {value}: {rule}")
     if hasattr(args, "strategy"):
         checked(cluster.check_strategy, args)
@@ -189,6 +192,9 @@ def check_config_values(config, where):
         if key not in config or not ok(config[key]):
             raise RunError(f"{where}: '{key}' {json.dumps(config.get(key))[:40]} {rule}" if key in config
                            else f"{where}: no '{key}'")
+    if config["classes"] and max(config["classes"]) >= len(class_names(config)):
+        raise RunError(f"{where}: 'classes' {config['classes']} names a class beyond the "
+                       f"{len(class_names(config))} the run has")
 
 
 def check_memory(config):
@@ -257,7 +263,7 @@ def resume_config(args):
 
 def check_sample_arguments(parser, args, max_side):
     """samples.py's arguments, beyond argparse's own checks: one line (parser.error) for each mistake."""
-    from defDATA import DataError, parse_classes
+    from defDATA import CLASS_NAMES, DataError, parse_classes
 
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
         if value is not None and not 1 <= value <= max_side:

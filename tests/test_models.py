@@ -57,3 +57,30 @@ def test_shapes_and_ranges():
     assert images.min() >= -1.0 and images.max() <= 1.0 and images.std() > 0
     scores = discriminator.predict_on_batch(images)
     assert scores.shape == (5, 1) and np.all((scores > 0) & (scores < 1))
+
+
+@pytest.mark.parametrize("architecture", ["classic", "standard"])
+@pytest.mark.parametrize("image_size", [64, 128])
+def test_bigger_images_add_one_block_per_doubling(architecture, image_size):
+    """--image-size 64 and 128: G draws images of that size, D scores them, and each doubling
+    adds exactly one transposed convolution to G and one strided block to D (4x4 features last)."""
+    config = dict(CLASSIC, architecture=architecture, width=0.125, latent_dim=8, image_size=image_size,
+                  conditional=True, class_names=["a", "b", "c"])
+    generator, discriminator = build_models(config)
+    small_generator, small_discriminator = build_models(dict(config, image_size=32))
+    images = generator.predict([np.zeros((2, 8), "float32"), np.array([0, 2], "int32")], verbose=0)
+    assert images.shape == (2, image_size, image_size, 3)
+    assert discriminator.predict([images, np.array([0, 2], "int32")], verbose=0).shape == (2, 1)
+    doublings = {64: 1, 128: 2}[image_size]
+
+    def count(model, kind):
+        return sum(type(layer).__name__ == kind for layer in model.layers)
+
+    assert count(generator, "Conv2DTranspose") == count(small_generator, "Conv2DTranspose") + doublings
+    assert count(discriminator, "Conv2D") == count(small_discriminator, "Conv2D") + doublings * (
+        1 if architecture == "classic" else 2)
+    flatten = next(layer for layer in discriminator.layers if type(layer).__name__ == "Flatten")
+    assert flatten.input.shape[1:3] == (4, 4)
+    # The class tables have one row per class of the run: three here, not CIFAR-10's ten.
+    embeddings = [layer for layer in discriminator.layers if type(layer).__name__ == "Embedding"]
+    assert [layer.input_dim for layer in embeddings] == [3]
