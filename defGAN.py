@@ -207,7 +207,7 @@ def training_warnings(row, grid_images, groups=1):
     if real >= SATURATED_ACCURACY and fake >= SATURATED_ACCURACY:
         found.append(f"the discriminator is right {100 * min(real, fake):.0f}% of the time on real and fake: "
                      "the generator gets little to learn from. Try --label-smoothing 0.1, more --dropout, "
-                     "--augment color,translation, --spectral-norm, or a lower --lr-d.")
+                     "--augment color,translation (--augment ada on a small set), --spectral-norm, or a lower --lr-d.")
     elif min(real, fake) <= 1 - SATURATED_ACCURACY:
         side = "real" if real < fake else "generated"
         found.append(f"the discriminator calls almost every {side} image wrong "

@@ -15,8 +15,8 @@ matters because the generator learns *only* through these gradients.
 Options: `spectral_norm` wraps every layer in Keras' SpectralNormalization
 (which divides each weight matrix by its largest singular value, so no layer
 amplifies its input by more than 1: D stays smooth and its gradients useful),
-`loss` picks the output activation (see losses.py), `augment` puts a
-DiffAugment layer first (see augment.py).
+`loss` picks the output activation (see losses.py), `augment` puts an
+augmentation layer first: DiffAugment's, or adaptive augmentation (ADA) for small sets (see augment.py).
 
 `conditional` makes it the projection discriminator (Miyato & Koyama 2018):
 it also takes the class y the image claims to be, and scores
@@ -38,7 +38,7 @@ discriminator is frozen, and a frozen BatchNorm layer switches to its running
 import keras
 from keras import layers
 
-from augment import DiffAugment
+from augment import LAYER_NAME, DiffAugment
 from defDATA import extra_blocks
 from losses import OUTPUT_ACTIVATION
 from presets import scaled
@@ -97,7 +97,7 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
     # network goes on as for 32x32 images. The last features are always 4x4.
     more = [64] * extra_blocks(image_size)
     images = keras.Input(shape=(image_size, image_size, 3), name="images")       # 32x32x3
-    x = DiffAugment(augment, name="diff_augment")(images) if augment else images  # 32x32x3
+    x = DiffAugment(augment, name=LAYER_NAME)(images) if augment else images  # 32x32x3
     if architecture == "classic":
         x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(64, width), 3, padding="same"))(x))   # 32x32x64
         for filters in more + [128, 128, 256]:  # 16x16x128, 8x8x128, 4x4x256

@@ -24,6 +24,7 @@ ARCHITECTURES = ("classic", "standard")             # network pairs: discri_kera
 LOSSES = ("bce", "lsgan", "hinge", "wasserstein")   # losses.py
 SIGN_LABEL_LOSSES = ("hinge", "wasserstein")         # read labels as signs, not targets: no label smoothing
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies: augment.py
+ADAPTIVE = "ada"  # adaptive augmentation (ADA): a pipeline of its own, applied with a probability that adapts
 # --precision: each choice's Keras dtype policy (machinery/devices.py sets it; "auto" picks one for the machine).
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -37,7 +38,7 @@ CLASSIC = {
     "conditional": False,     # both networks also take the class: draw the class you ask for
     "spectral_norm": False,   # spectral normalization of every discriminator layer
     "loss": "bce",            # bce | lsgan | hinge | wasserstein (losses.py)
-    "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation" (augment.py)
+    "augment": "",            # DiffAugment policy on D's input, e.g. "color,translation", or "ada" (augment.py)
     # Training (defGAN.py, train.py).
     "batch_size": 128,        # images per step: D sees 64 real + 64 generated, G trains on 128
     "lr_d": 2e-4,             # Adam learning rate of D (DCGAN's 2e-4)
@@ -121,11 +122,16 @@ def scaled(filters, width):
 
 
 def parse_policy(text):
-    """'color,translation' -> ('color', 'translation'); raises ValueError on unknown names."""
+    """'color,translation' -> ('color', 'translation'), 'ada' -> ('ada',); raises ValueError on unknown names,
+    and on 'ada' with others (ADA's pipeline already holds translation, colour and cutout: augment.py)."""
     names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
-    unknown = [name for name in names if name not in AUGMENTATIONS]
+    unknown = [name for name in names if name not in AUGMENTATIONS + (ADAPTIVE,)]
     if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)} (choose from {', '.join(AUGMENTATIONS)})")
+        raise ValueError(f"unknown augmentation {', '.join(unknown)} "
+                         f"(choose from {', '.join(AUGMENTATIONS)}, or {ADAPTIVE} alone)")
+    if ADAPTIVE in names and len(names) > 1:
+        raise ValueError(f"{ADAPTIVE} stands alone: its own pipeline already flips, rotates, translates, "
+                         "recolours and cuts out")
     return names
 
 
@@ -161,8 +167,9 @@ def add_run_options(p):
     p.add_argument("--dropout", type=float, help=f"discriminator dropout rate, 0 for none {default_of('dropout')}")
     p.add_argument("--label-smoothing", type=float,
                    help=f"one-sided: D's real label becomes 1 - this, e.g. 0.1 {default_of('label_smoothing')}")
-    p.add_argument("--augment", help="DiffAugment on D's input, comma-separated from color,translation,cutout; "
-                   f"'' for none {default_of('augment')}")
+    p.add_argument("--augment", help="augmentation of every image D sees: DiffAugment, comma-separated from "
+                   f"{','.join(AUGMENTATIONS)}; or {ADAPTIVE}, adaptive augmentation for small sets (its probability "
+                   f"starts at 0 and rises while D overfits); '' for none {default_of('augment')}")
     p.add_argument("--lr", type=float, help="Adam learning rate of both networks (default: --lr-d's and --lr-g's)")
     p.add_argument("--lr-d", type=float, help=f"discriminator learning rate, overrides --lr {default_of('lr_d')}")
     p.add_argument("--lr-g", type=float, help=f"generator learning rate, overrides --lr {default_of('lr_g')}")

@@ -7,7 +7,8 @@ Read it top to bottom: main() is the whole recipe, in order, and each function a
      and the stacked model gan = D(G(z)) through which G learns (defGAN.py).
   4. The loop (train): every step (train_step) trains D on real and generated
      images (train_discriminator_step), then G through the stacked model
-     (train_generator_step); every epoch draws a grid from one fixed batch of
+     (train_generator_step), and with --augment ada moves the probability of
+     D's augmentations (augment.py); every epoch draws a grid from one fixed batch of
      noise, so the grids show G's progress (that of its weight average, with
      --ema as in the default preset).
 
@@ -41,13 +42,14 @@ from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step,
 from scoring.statistics import EvalError, TrainingEvaluator
 from machinery import runs, session, write_failures
 from machinery.options import ArgumentParser, RunError, one_line
-from presets import OptionError, add_run_options, run_config
+from presets import ADAPTIVE, OptionError, add_run_options, run_config
 from samples import fixed_noise_grid
 
 FIXED_NOISE_SIZE = 64  # the progress grid: 8 x 8 images from 64 noise vectors (conditional: the first 8,
 #                        the same in every class's row)
 # What a training step needs: the networks, G's weight average, G as a compiled function, and the options.
-Models = collections.namedtuple("Models", "generator discriminator gan ema generate config")
+# `ada`: with --augment ada, the controller of D's augmentation probability (augment.py), else None.
+Models = collections.namedtuple("Models", "generator discriminator gan ema generate config ada", defaults=[None])
 
 
 def main(argv=None):
@@ -100,6 +102,7 @@ def main(argv=None):
 def build_networks(config, strategy, jit_compile):
     """The run's networks, built and compiled (defGAN.py), in the strategy's scope: Models."""
     import defGAN
+    from augment import AdaptiveAugmentation
     from ema import GeneratorEMA
     from machinery.devices import prepare_for_strategy
 
@@ -108,10 +111,13 @@ def build_networks(config, strategy, jit_compile):
         generator, discriminator = defGAN.build_models(config)
         gan = defGAN.define_gan(generator, discriminator, config, jit_compile)  # compiles D, and D(G(noise))
         ema = GeneratorEMA(generator, config["ema"]) if config["ema"] else None  # G's weight average (ema.py)
+        # --augment ada: p, the probability of each augmentation, adapts to how sure D is of the real images.
+        adaptive = config["augment"] == ADAPTIVE
+        ada = AdaptiveAugmentation(discriminator, real_images_per_step(config)) if adaptive else None
         # Under --strategy, Keras' train_on_batch gives every replica the whole batch: this hands each its
         # share instead (machinery/devices.py says how). On one device it changes nothing.
         prepare_for_strategy(strategy, discriminator, gan)
-    return Models(generator, discriminator, gan, ema, defGAN.make_generate(generator, jit_compile), config)
+    return Models(generator, discriminator, gan, ema, defGAN.make_generate(generator, jit_compile), config, ada)
 
 
 def train(models, images, image_classes, fixed_noise, position, epochs, callbacks):
@@ -173,6 +179,8 @@ def train_step(models, batch, step):
     sums["g_loss"] = train_generator_step(models.gan, models.discriminator, noise, classes)
     if models.ema:
         models.ema.update(step + 1)  # the average of G's weights, after step + 1 generator updates (ema.py)
+    if models.ada:  # --augment ada: more augmentation while D is too sure of the real images, less when not
+        sums["augment_p"] = models.ada.update(step, sums["d_acc_real"])  # p for the next steps (augment.py)
     return sums
 
 

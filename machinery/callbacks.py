@@ -25,7 +25,8 @@ import numpy as np
 
 from defGAN import training_warnings
 from machinery import checkpoint, write_failures
-from machinery.progress import CURVE_EVERY, PROGRESS_COLUMNS, STAT_NAMES, grid_pixels, plot_losses, save_grid
+from machinery.progress import ADA_STAT, CURVE_EVERY, PROGRESS_COLUMNS, STAT_NAMES, grid_pixels, plot_losses
+from machinery.progress import save_grid
 from machinery.progress import write_metrics
 
 NAN_EXIT_CODE = 3
@@ -74,12 +75,12 @@ class ProgressBar(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         log(f"epoch {epoch + 1}/{self.epochs}")
-        self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=STAT_NAMES)
+        self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=STAT_NAMES + [ADA_STAT])
         self.done = int(logs.get("done", 0))  # > 0 when resuming in the middle of an epoch
 
     def on_train_batch_end(self, step, logs=None):
         self.done += 1
-        self.bar.update(self.done, values=[(name, logs[name]) for name in STAT_NAMES])
+        self.bar.update(self.done, values=[(name, logs[name]) for name in STAT_NAMES + [ADA_STAT] if name in logs])
 
 
 class FrechetDistance(keras.callbacks.Callback):
@@ -103,6 +104,7 @@ class FrechetDistance(keras.callbacks.Callback):
 
 
 # The step statistics in the order train.py's step returns them, which is the order checkpoints store them in.
+# With --augment ada a step also returns its augmentation probability p (ADA_STAT), recorded alongside.
 STEP_STATS = ("d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "g_loss")
 
 
@@ -127,7 +129,7 @@ class TrainingRecord(keras.callbacks.Callback):
 
     def on_train_batch_end(self, step, logs=None):
         self.step, self.timed_steps, self.window_steps = step + 1, self.timed_steps + 1, self.window_steps + 1
-        for key in STEP_STATS:
+        for key in [key for key in STEP_STATS + (ADA_STAT,) if key in logs]:
             self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + logs[key]
             self.window_sums[key] = self.window_sums.get(key, 0.0) + logs[key]
         if self.window_steps == CURVE_EVERY:
@@ -160,8 +162,9 @@ class TrainingRecord(keras.callbacks.Callback):
 
 
 def tensorboard_tags(stats):
-    """TensorBoard's names for the step statistics, grouped: loss/..., accuracy/..."""
-    return {("accuracy/" if "acc" in key else "loss/") + key: value for key, value in stats.items()}
+    """TensorBoard's names for the step statistics, grouped: loss/..., accuracy/..., augmentation/p (ADA)."""
+    return {"augmentation/p" if key == ADA_STAT else ("accuracy/" if "acc" in key else "loss/") + key: value
+            for key, value in stats.items()}
 
 
 class ProgressGrids(keras.callbacks.Callback):
@@ -206,9 +209,10 @@ class Checkpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch, self.epoch_steps = epoch + 1, 0
         path, row = self.save(), logs["row"]
+        adaptive = f"augmentation p {row[ADA_STAT]:.4f}, " if ADA_STAT in row else ""  # --augment ada
         log(f"epoch {self.epoch}: d_loss real/fake {row['d_loss_real']:.3f}/{row['d_loss_fake']:.3f}, "
             f"g_loss {row['g_loss']:.3f}, d_acc real/fake {row['d_acc_real']:.2f}/{row['d_acc_fake']:.2f}, "
-            f"{row['it_per_s']:.2f} it/s\n  grid {logs['grid_path']}\n  metrics {self.run_dir}/metrics.csv, "
+            f"{adaptive}{row['it_per_s']:.2f} it/s\n  grid {logs['grid_path']}\n  metrics {self.run_dir}/metrics.csv, "
             f"plot {self.run_dir}/losses.png\n  weights {self.run_dir}/generator.weights.h5, checkpoint {path}")
 
     def on_train_end(self, logs=None):

@@ -18,8 +18,8 @@ from defDATA import IMAGE_SIZES, class_names
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from machinery.safe_files import read_json
-from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, LOSSES, PRECISIONS, SIGN_LABEL_LOSSES, OptionError,
-                     estimated_memory, parse_policy, typed_options)
+from presets import (ADAPTIVE, ARCHITECTURES, AUGMENTATIONS, CLASSIC, LOSSES, PRECISIONS, SIGN_LABEL_LOSSES,
+                     OptionError, estimated_memory, parse_policy, typed_options)
 
 # Where a run trains (devices.py): tf.distribute strategies.
 STRATEGIES = ("none", "mirrored", "multi-worker")
@@ -147,7 +147,8 @@ RULES = {
     "conditional": (lambda v: type(v) is bool, "must be true or false"),
     "spectral_norm": (lambda v: type(v) is bool, "must be true or false"),
     "flip": (lambda v: type(v) is bool, "must be true or false"),
-    "augment": (lambda v: type(v) is str and valid_policy(v), f"must be names from {', '.join(AUGMENTATIONS)}"),
+    "augment": (lambda v: type(v) is str and valid_policy(v),
+                f"must be names from {', '.join(AUGMENTATIONS)}, or {ADAPTIVE} alone"),
     "classes": (lambda v: v is None or type(v) is list and len(v) > 0 and all(whole(c) and c >= 0 for c in v),
                 "must be a list of class numbers, or null for all"),
     "image_size": (lambda v: whole(v) and v in IMAGE_SIZES, f"must be one of {', '.join(map(str, IMAGE_SIZES))}"),

@@ -22,12 +22,15 @@ from machinery.safe_files import read_json
 GRID_PADDING = 2  # pixels of black between and around the images of a grid
 PROGRESS_COLUMNS = 8  # train.py's per-epoch grids: 8x8 from 64 fixed noise vectors, or 8 per class
 STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
-METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + ["fd", "seconds", "it_per_s"]
+ADA_STAT = "augment_p"  # --augment ada's augmentation probability p (augment.py); metrics.csv: the epoch's mean
+METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + [ADA_STAT, "fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
 def write_metrics(run_dir, history):
     """Rewrite metrics.csv (atomically) from the in-memory history."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    adaptive = any(ADA_STAT in row for row in history)  # the p column only in the runs that have a p
+    columns = [column for column in METRIC_COLUMNS if column != ADA_STAT or adaptive]
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     checkpoint.atomic_write_text(os.path.join(run_dir, "metrics.csv"), text.getvalue())
@@ -50,6 +53,8 @@ def plot_losses(curve, history, loss, path):
     axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if curve else "epoch averages")
     for key in ("d_acc_real", "d_acc_fake"):
         axes[1].plot(steps, [point[key] for point in points], label=key)
+    if points and all(ADA_STAT in point for point in points):  # --augment ada: p beside the accuracy it follows
+        axes[1].plot(steps, [point[ADA_STAT] for point in points], label="augmentation p", linestyle="--")
     axes[1].set(ylabel="discriminator accuracy", ylim=(-0.05, 1.05))
     if scored:
         axes[2].plot([row["step"] for row in scored], [float(row["fd"]) for row in scored], marker="o", label="fd")
