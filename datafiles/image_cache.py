@@ -63,9 +63,11 @@ def cache_key(listing, size):
     return digest.hexdigest()[:32]
 
 
-def load_image_folder(listing, size, budget=MEMORY_BUDGET):
+def load_image_folder(listing, size, budget=None):
     """FolderImages of a listed folder (datafiles/image_folders.py) at size x size: from the cache, or decoded
-    (with a progress bar) and cached. Raises DataError when no image can be read."""
+    (with a progress bar) and cached; in memory up to `budget` bytes (default: MEMORY_BUDGET). Raises DataError
+    when no image can be read."""
+    budget = MEMORY_BUDGET if budget is None else budget
     folder = cache_folder()
     base = os.path.join(folder, cache_key(listing, size))
     found = read_cache(base, size, budget, listing.root)
