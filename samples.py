@@ -199,14 +199,14 @@ def parse_args(argv=None):
 def chosen_classes(args, config):
     """The classes to draw, one block of rows each: --class, else every class the run trained on.
     --class names the run's classes (CIFAR-10's, or its image folder's subfolders): they become numbers here."""
-    if args.classes and not config["conditional"]:
-        raise SampleError(f"--class: {args.run_dir} is not conditional (trained without --conditional), "
-                          "so it cannot draw a chosen class")
     names = class_names(config)
     try:  # in the order given: --interpolate walks from the first class to the second
         args.classes = args.classes and list(dict.fromkeys(parse_classes(name, names)[0] for name in args.classes))
     except DataError as error:
         raise SampleError(str(error).replace("--classes", "--class")) from None
+    if args.classes and not config["conditional"]:
+        raise SampleError(f"--class: {args.run_dir} is not conditional (trained without --conditional), "
+                          "so it cannot draw a chosen class")
     trained = trained_classes(config)
     untrained = [names[c] for c in args.classes or [] if c not in trained]
     if untrained:
