@@ -165,10 +165,12 @@ def read_cache(base, size, budget, root):
                 raise ValueError("does not match its .json")
             if os.fstat(array_file.fileno()).st_size != HEADER_BYTES + count * size * size * 3:
                 raise ValueError("wrong length")
-            images = np.memmap(array_file, np.uint8, "r", HEADER_BYTES, expected) if count else np.zeros(expected,
-                                                                                                         np.uint8)
-        if images.nbytes <= budget:
-            images = np.array(images)  # read into memory: faster batches
+            if count * size * size * 3 <= budget:  # read into memory: faster batches
+                images = np.empty(expected, np.uint8)
+                if array_file.readinto(memoryview(images).cast("B")) != images.nbytes:
+                    raise ValueError("cut short")
+            else:  # pages are read from the file as batches need them, and dropped when memory is short
+                images = np.memmap(array_file, np.uint8, "r", HEADER_BYTES, expected)
         skipped = [(os.path.join(shown(root), name), reason) for name, reason in meta["skipped"]]
         return FolderImages(images, labels, meta["skipped_count"], skipped, f"read from the cache {shown(base)}.npy")
     except FileNotFoundError:
