@@ -269,11 +269,17 @@ def check_same_classes(config, data):
         found = list(data_class_names(data) or [])
     except DataError as error:
         raise RunError(str(error)) from None
-    if found != list(config["class_names"] or []):
-        described = ", ".join(found[:8]) if found else "none"
-        raise RunError(f"--data {data}: its classes ({described}) are not the run's "
-                       f"({', '.join((config['class_names'] or ['CIFAR-10'])[:8])}); a resumed run trains on the "
-                       "same classes")
+    trained = list(config["class_names"] or [])
+    if found != trained:
+        new, gone = [name for name in found if name not in trained], [name for name in trained if name not in found]
+        change = "; ".join(part for part in (new and f"new: {', '.join(new[:5])}", gone and f"gone: {', '.join(gone[:5])}",
+                                             not new and not gone and "the same names") if part)
+        raise RunError(f"--data {data}: has {described(found)}, the run has {described(trained)} ({change}); "
+                       "a resumed run trains on the same classes")
+
+
+def described(class_names):
+    return f"{len(class_names)} class folders" if class_names else "CIFAR-10's classes, or none"
 
 
 def check_sample_arguments(parser, args, max_side):

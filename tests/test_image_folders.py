@@ -171,3 +171,15 @@ def test_class_names_pick_classes_by_folder_name():
     assert defDATA.parse_classes("roses,9", names) == [0, 2] and defDATA.parse_classes("1", names) == [1]
     with pytest.raises(DataError, match="unknown class 'cat' .use 0-2 or one of Roses, tulips, 9"):
         defDATA.parse_classes("cat", names)
+
+
+def test_a_resumed_run_keeps_its_class_folders(tmp_path, cifar_images):
+    from machinery.options import RunError, check_same_classes
+
+    root = make_folder(tmp_path / "pictures", *(part[:4] for part in cifar_images))
+    check_same_classes({"class_names": ["boats", "kitty"]}, root)
+    save(os.path.join(root, "zebra"), "1.png", Image.fromarray(cifar_images[0][9]))
+    with pytest.raises(RunError, match=r"has 3 class folders, the run has 2 class folders \(new: zebra\)"):
+        check_same_classes({"class_names": ["boats", "kitty"]}, root)
+    with pytest.raises(RunError, match="has CIFAR-10's classes, or none, the run has 3 class folders"):
+        check_same_classes({"class_names": ["boats", "kitty", "zebra"]}, MINI_ARCHIVE)
