@@ -1,35 +1,45 @@
-"""CIFAR-10 in, batches out.
+"""The training images in, batches out: CIFAR-10, or a folder of your own pictures.
 
 New to GANs? Read README.md, "What a GAN is", first: a generator G turns random
 numbers z into images, a discriminator D tells real images from generated ones.
 
-This module is the one place that knows about CIFAR-10 files, class names and
-pixel scaling. `train.py`, `samples.py` and the tests import from here.
+This module is the one place that knows where images come from, their class
+names and pixel scaling. `train.py`, `samples.py` and the tests import from here.
 
-Two ways to get the images:
-  * `load_cifar10()` with no path downloads the official archive once into
-    Keras' cache folder (~/.keras/datasets).
-  * `load_cifar10("path")` reads an official `cifar-10-python.tar.gz` or an
-    extracted `cifar-10-batches-py/` folder, for machines without internet.
+Three ways to get the images (`load_data`):
+  * no --data: the official CIFAR-10 archive, downloaded once into Keras'
+    cache folder (~/.keras/datasets);
+  * --data PATH to an official `cifar-10-python.tar.gz` or an extracted
+    `cifar-10-batches-py/` folder, for machines without internet;
+  * --data FOLDER of your own pictures (.png, .jpg, .bmp, .gif, .webp, in
+    subfolders too). Subfolders directly inside it are classes, as in
+    keras.utils.image_dataset_from_directory (photos/cat/, photos/dog/: a
+    --conditional run draws the class you name). Each picture becomes RGB,
+    its largest centred square, resized to --image-size (32, 64 or 128).
+    Decoding is slow, so it is done once and the pixels are cached on disk.
 
-The batch files inside the archive are Python pickles. Unpickling can run
-arbitrary code, so they are read by datafiles/safe_pickle.py, which builds
-plain integer arrays and refuses everything else. datafiles/cifar_files.py
-reads the files, every size bounded by the format, and regular files only.
+CIFAR-10's batch files are Python pickles. Unpickling can run arbitrary code,
+so they are read by datafiles/safe_pickle.py, which builds plain integer arrays
+and refuses everything else. The datafiles/ package reads every file safely:
+regular files only, every size bounded, a damaged picture skipped and named,
+a picture too large to decode refused before it is decoded.
 
-Reading the files needs only numpy. TensorFlow, which takes seconds to start,
-is imported inside the functions that build tensors, so the scripts can check
-their inputs (this data included) and answer a mistake at once.
+Reading the files needs only numpy and Pillow. TensorFlow, which takes seconds
+to start, is imported inside the functions that build tensors, so the scripts
+can check their inputs (this data included) and answer a mistake at once.
 """
 import os
 import re
 import stat
+
+import sys
 
 import numpy as np
 
 from datafiles.cifar_files import DataError, load_from_folder, load_from_tar  # noqa: F401  DataError is re-exported: callers catch defDATA.DataError
 from datafiles.downloads import DownloadError, download
 from datafiles.bounded_reads import kind
+from datafiles import image_cache, image_folders
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -94,19 +104,27 @@ def downloaded_cifar10():
             from None
 
 
-def parse_classes(spec):
-    """'horse,cat' or '7' or '' -> sorted list of class indices (None = all)."""
+def parse_classes(spec, names=CLASS_NAMES):
+    """'horse,cat' or '7' or '' -> sorted list of class indices (None = all).
+
+    `names`: the data's class names (CIFAR-10's, or an image folder's class subfolders, data_class_names).
+    A name is matched as written, else ignoring case when that finds one class; a number is the class's
+    place in `names`, counting from 0."""
     if spec is None or str(spec).strip() == "":
         return None
     indices = set()
     for token in str(spec).split(","):
-        token = token.strip().lower()
-        if re.fullmatch("0*[0-9]", token):  # ASCII digits: "\u00b2".isdigit() is True, and int() then fails
-            indices.add(int(token))
-        elif token in CLASS_NAMES:
-            indices.add(CLASS_NAMES.index(token))
+        token = token.strip()
+        folded = [index for index, name in enumerate(names) if name.lower() == token.lower()]
+        if token in names:
+            indices.add(names.index(token))
+        elif len(folded) == 1:
+            indices.add(folded[0])
+        elif re.fullmatch("[0-9]+", token) and int(token) < len(names):  # ASCII digits: "\u00b2".isdigit() is
+            indices.add(int(token))                                       # True, and int() then fails
         else:
-            raise DataError(f"--classes: unknown class {token!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
+            listed = ", ".join(names[:12]) + (f", ... ({len(names)} classes)" if len(names) > 12 else "")
+            raise DataError(f"--classes: unknown class {token!r} (use 0-{len(names) - 1} or one of {listed})")
     return sorted(indices)
 
 
@@ -161,6 +179,53 @@ def load_cifar10(path=None, split="train", classes=None):
     return images, labels
 
 
+def is_image_folder(path):
+    """Whether --data names a folder of pictures (rather than CIFAR-10's archive or batch folder)."""
+    return path is not None and os.path.isdir(path) and not image_folders.is_cifar_folder(path)
+
+
+def data_class_names(path):
+    """The class names of --data: an image folder's class subfolders, sorted; None for CIFAR-10 (its ten,
+    CLASS_NAMES) and for a folder without subfolders (no classes). Lists the folder; decodes nothing."""
+    return image_folders.list_images(path).class_names if is_image_folder(path) else None
+
+
+def data_version(path, image_size):
+    """A short text that changes whenever the images load_data returns would (for caches of what is computed
+    from them): an image folder's cache key (its files' names, sizes and times, and the size); "" for CIFAR-10."""
+    return image_cache.cache_key(image_folders.list_images(path), image_size) if is_image_folder(path) else ""
+
+
+def load_data(path=None, split="train", classes=None, image_size=32):
+    """Return (images, image_classes) of CIFAR-10 (load_cifar10) or of a folder of pictures, at image_size.
+
+    A folder's pictures are decoded once, with a progress bar, then cached (datafiles/image_cache.py);
+    its classes are its subfolders (data_class_names), each image's class number its subfolder's place
+    among them (0 for all without subfolders). A folder is one training set: it has no "test" split.
+    Up to image_cache.MEMORY_BUDGET the images are a numpy array in memory; beyond it, a read-only
+    memory map of the cache file, which make_dataset reads a batch at a time.
+    """
+    if not is_image_folder(path):
+        if image_size != 32:
+            raise DataError(f"--image-size {image_size}: CIFAR-10's images are 32x32; to train larger images, "
+                            "pass --data FOLDER of pictures")
+        return load_cifar10(path, split, classes)
+    if split != "train":
+        raise DataError(f"--data {image_folders.shown(path)}: a folder of pictures has no {split} split (only "
+                        "CIFAR-10 has one); the whole folder is the training split")
+    listing = image_folders.list_images(path)
+    found = image_cache.load_image_folder(listing, image_size)
+    print(f"{len(found.images)} images of {image_folders.shown(path)} at {image_size}x{image_size}, {found.source}",
+          flush=True)
+    for line in image_cache.warnings_of(listing, found):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+    images, labels = found.images, found.labels
+    if classes is not None:  # a memory map's chosen rows are read into memory
+        keep = np.isin(labels, classes)
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
 def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, classes=None):
     """A tf.data pipeline for one epoch: shuffle, batch, scale, (flip), prefetch.
 
@@ -168,19 +233,35 @@ def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, 
     resumed in the middle of an epoch can rebuild the very same batches and
     skip the ones it already trained on (`skip_batches`). With `classes` (each
     image's class number, for a conditional GAN) it yields (images, classes).
+    `images` too large for memory come as a memory map (load_data): then the
+    image numbers are shuffled instead, and each batch read from the file;
+    the same seed gives the same batches either way.
     """
     import tensorflow as tf
 
     epoch_seed = seed * 100_003 + epoch  # a distinct, reproducible seed per epoch
-    dataset = tf.data.Dataset.from_tensor_slices(images if classes is None else (images, classes.astype(np.int32)))
+    on_disk = isinstance(images, np.memmap)
+    if on_disk:  # the image numbers, to read each batch's images by
+        dataset = tf.data.Dataset.range(len(images))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(images if classes is None else (images, classes.astype(np.int32)))
     # A new order each epoch comes from epoch_seed (this dataset is rebuilt every epoch); the buffer holds
-    # the whole data set.
+    # the whole data set. The order depends on the seed and the count only, not on what is shuffled.
     dataset = dataset.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
     # drop_remainder keeps every batch the same shape, so Keras traces once.
     dataset = dataset.batch(batch_size, drop_remainder=True).enumerate()
 
+    def read(batch):
+        """One batch of image numbers -> (images, classes or None), from the memory map."""
+        batch_images = tf.numpy_function(lambda numbers: rows_of(images, numbers), [batch], tf.uint8)
+        batch_images.set_shape((batch_size,) + images.shape[1:])
+        return batch_images, None if classes is None else tf.gather(classes.astype(np.int32), batch)
+
     def prepare(batch_index, batch):
-        batch, batch_classes = batch if classes is not None else (batch, None)
+        if on_disk:
+            batch, batch_classes = read(batch)
+        else:
+            batch, batch_classes = batch if classes is not None else (batch, None)
         batch = scale_images(batch)
         if flip:  # a mirrored horse is still a horse: free extra data
             batch = tf.image.stateless_random_flip_left_right(
@@ -189,3 +270,11 @@ def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, 
 
     dataset = dataset.skip(skip_batches).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def rows_of(images, numbers):
+    """images[numbers], read from a memory map in file order (faster on disk), returned in `numbers`' order."""
+    order = np.argsort(numbers)
+    batch = np.empty((len(numbers),) + images.shape[1:], np.uint8)
+    batch[order] = images[numbers[order]]
+    return batch

@@ -39,7 +39,7 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.progress import append_result, read_results
 from machinery.reference_cache import check_cache_dir
-from defDATA import DataError, load_cifar10, trained_classes
+from defDATA import DataError, class_names, load_data, trained_classes
 from scoring.class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from scoring.features import (DEFAULT_FEATURES, FEATURE_BATCH, FEATURE_CHOICES, check_feature_spec,
                               load_feature_network)
@@ -128,7 +128,9 @@ def check_inputs(args):
             check_writable_folder("RUN_DIR", args.run_dir)
         # Read the data now (a second or two; the official archive is downloaded first if need be), so that a
         # damaged or missing archive, or no network, is refused at once.
-        images, _ = load_cifar10(args.data or checked[0].get("data"), split="test" if args.real_test else "train")
+        # A folder of pictures has no test split: --real-test on one is refused here (defDATA.load_data).
+        images, _ = load_data(args.data or checked[0].get("data"), split="test" if args.real_test else "train",
+                              image_size=checked[0].get("image_size", 32))
         if args.real_test and args.n > len(images):  # scoring fewer than asked would mislabel the floor
             raise EvalError(f"--n {args.n}: the test split holds only {len(images)} test images; "
                             f"use --n {len(images)} or less")
@@ -164,9 +166,10 @@ def evaluate(args, config, weights_name):
         raise EvalError(str(error)) from None
     check_enough(args.n, network.feature_size)
     data = args.data or config.get("data")
-    reference = real_statistics(network, data, "train", args.n, args.batch_size, args.cache_dir)
+    size = config.get("image_size", 32)
+    reference = real_statistics(network, data, "train", args.n, args.batch_size, args.cache_dir, size)
     if args.real_test:
-        scored = real_statistics(network, data, "test", args.n, args.batch_size, args.cache_dir)
+        scored = real_statistics(network, data, "test", args.n, args.batch_size, args.cache_dir, size)
         what = "real CIFAR-10 test images"
     else:
         classes = trained_classes(config)
@@ -181,7 +184,7 @@ def evaluate(args, config, weights_name):
     if not args.real_test and classes is not None:
         generated, generated_classes = (np.concatenate(part) for part in zip(*batches))
         entry.update(class_scores(generated, generated_classes, np.concatenate(kept), network, data, classes,
-                                  args.batch_size, classifier))
+                                  args.batch_size, classifier, class_names(config), size))
     return entry
 
 

@@ -17,7 +17,7 @@ answered at once.
 """
 import argparse
 
-from defDATA import IMAGE_SIZES, DataError, parse_classes
+from defDATA import CLASS_NAMES, IMAGE_SIZES, DataError, data_class_names, is_image_folder, parse_classes
 
 # The names an option can take. The modules that implement them import these.
 ARCHITECTURES = ("classic", "standard")             # network pairs: discri_keras.py, gene_keras.py
@@ -161,7 +161,7 @@ def add_run_options(p):
                    help=f"batch normalization in the generator {default_of('batch_norm')}")
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction,
                    help="class-conditional GAN: G draws the class it is given, D is a projection discriminator; "
-                   f"the classes are CIFAR-10's numbers 0-9, also with --classes {default_of('conditional')}")
+                   f"the classes are CIFAR-10's ten, or a --data folder's class subfolders {default_of('conditional')}")
     p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
                    help=f"spectral normalization of every discriminator layer {default_of('spectral_norm')}")
     p.add_argument("--dropout", type=float, help=f"discriminator dropout rate, 0 for none {default_of('dropout')}")
@@ -183,7 +183,8 @@ def add_run_options(p):
                    f"0 turns it off {default_of('ema')}")
     p.add_argument("--seed", type=int, help="seed for weights, data order, flips, dropout and noise "
                    f"(default: {CLASSIC['seed']})")
-    p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7' (default: all)")
+    p.add_argument("--classes", help="train on these classes only, e.g. 'horse', 'cat,dog' or '7'; with --data FOLDER, "
+                   "names of its class subfolders (default: all)")
     p.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
                    help="train on image_size x image_size images; each doubling adds one block to both networks "
                    f"and about 4x the arithmetic (default: {CLASSIC['image_size']}, CIFAR-10's own size)")
@@ -204,9 +205,10 @@ class OptionError(ValueError):
     """A typed option with a value no run can have, described in one line that names the flag."""
 
 
-def typed_options(args):
+def typed_options(args, class_names=CLASS_NAMES):
     """The run options typed on the command line, as config values (an option not typed is None in args,
-    so the preset's value stands, and --resume can tell a deliberate change from a default)."""
+    so the preset's value stands, and --resume can tell a deliberate change from a default).
+    `class_names`: the data's classes, which --classes names (defDATA.data_class_names)."""
     typed = {key: getattr(args, key) for key in list(CLASSIC) + ["preset"] if getattr(args, key, None) is not None}
     if getattr(args, "lr", None) is not None:  # --lr sets both rates; --lr-d and --lr-g still win
         typed = dict({"lr_d": args.lr, "lr_g": args.lr}, **typed)
@@ -217,18 +219,30 @@ def typed_options(args):
             raise OptionError(f"--augment {args.augment}: {error}") from None
     if typed.get("classes") is not None:
         try:
-            typed["classes"] = parse_classes(typed["classes"])  # names or numbers -> sorted class numbers
+            typed["classes"] = parse_classes(typed["classes"], class_names)  # names or numbers -> class numbers
         except DataError as error:
             raise OptionError(str(error)) from None
     return typed
 
 
 def run_config(args):
-    """A new run's options: its preset's (--preset, else DEFAULT_PRESET), then every flag typed on top."""
-    typed = typed_options(args)
+    """A new run's options: its preset's (--preset, else DEFAULT_PRESET), then every flag typed on top,
+    and the data's class names (a folder's class subfolders; None for CIFAR-10's ten)."""
+    try:  # lists a folder of pictures (its class subfolders), decodes nothing
+        folder_classes = data_class_names(args.data)
+    except DataError as error:
+        raise OptionError(str(error)) from None
+    flat_folder = is_image_folder(args.data) and not folder_classes  # pictures without class subfolders
+    if flat_folder and getattr(args, "classes", None):
+        raise OptionError(f"--classes {args.classes}: --data {args.data} has no class subfolders, so no classes")
+    typed = typed_options(args, folder_classes or CLASS_NAMES)
     name = typed.get("preset") or DEFAULT_PRESET
     if name not in PRESETS:
         raise OptionError(f"--preset: unknown preset {name!r} (choose from {', '.join(PRESETS)})")
     config = dict(PRESETS[name])
-    config.update(typed, preset=name)
+    config.update(typed, preset=name, class_names=list(folder_classes) if folder_classes else None)
+    if flat_folder and config["conditional"]:
+        flag = "--conditional" if typed.get("conditional") else f"--preset {name} (conditional)"
+        raise OptionError(f"{flag}: --data {args.data} has no class subfolders, so no classes to draw; "
+                          "put each class's pictures in a subfolder of its own, or use --no-conditional")
     return config

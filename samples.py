@@ -29,7 +29,7 @@ import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loa
 from machinery.checkpoint import EMA_WEIGHTS, GENERATOR_WEIGHTS, CheckpointError, check_weights_file
 from machinery.progress import PROGRESS_COLUMNS, save_grid, write_progress_animation
 from scoring.features import FEATURE_CHOICES
-from defDATA import CLASS_NAMES, trained_classes, unscale_images
+from defDATA import CLASS_NAMES, DataError, class_names, parse_classes, trained_classes, unscale_images
 from machinery.options import (ArgumentParser, RunError, check_config_values, check_memory, check_not_a_link,
                                check_output_folder, check_output_image, check_sample_arguments, one_line,
                                read_config)
@@ -61,17 +61,17 @@ def draw(generator, noise, classes=None, batch_size=256):
                            for start in range(0, len(noise), batch_size)])
 
 
-def fixed_noise_grid(generator, noise, classes):
+def fixed_noise_grid(generator, noise, classes, names=CLASS_NAMES):
     """A progress grid from the fixed noise: (images, row names or None).
 
-    Unconditional: one image per noise vector. Conditional (`classes` given):
-    one row per class, each from the same first 8 noise vectors, so a reader
+    Unconditional: one image per noise vector. Conditional (`classes` given, numbers of `names`, the run's
+    class names): one row per class, each from the same first 8 noise vectors, so a reader
     watches each class emerge while the noise stays put.
     """
     if classes is None:
         return draw(generator, noise), None
     noise, image_classes = class_rows(noise[:PROGRESS_COLUMNS], classes)
-    return draw(generator, noise, image_classes), [CLASS_NAMES[c] for c in classes]
+    return draw(generator, noise, image_classes), [names[c] for c in classes]
 
 
 def class_rows(noise, classes):
@@ -177,8 +177,9 @@ def parse_args(argv=None):
                         "conditional run, in each class's rows); with exactly two classes given to --class, each "
                         "row walks from the first class to the second at fixed noise (default: off)")
     parser.add_argument("--class", dest="classes", action="append", metavar="CLASS",
-                        help="conditional runs: draw these classes, names or numbers 0-9, e.g. 'ship' or "
-                        "'cat,dog'; may be repeated (default: every class the run trained on)")
+                        help="conditional runs: draw these classes, names or numbers, e.g. 'ship' or "
+                        "'cat,dog' (a run trained on a folder of pictures: its class subfolders' names); may be repeated "
+                        "(default: every class the run trained on)")
     parser.add_argument("--progress", metavar="GIF", help="instead of drawing: replay the run's per-epoch "
                         "progress grids as an animated GIF, the epoch on each frame (default: off)")
     parser.add_argument("--nearest", action="store_true", help="the memorisation check (scoring/nearest.py): each row a "
@@ -196,17 +197,23 @@ def parse_args(argv=None):
 
 
 def chosen_classes(args, config):
-    """The classes to draw, one block of rows each: --class, else every class the run trained on."""
+    """The classes to draw, one block of rows each: --class, else every class the run trained on.
+    --class names the run's classes (CIFAR-10's, or its image folder's subfolders): they become numbers here."""
+    names = class_names(config)
+    try:  # in the order given: --interpolate walks from the first class to the second
+        args.classes = args.classes and list(dict.fromkeys(parse_classes(name, names)[0] for name in args.classes))
+    except DataError as error:
+        raise SampleError(str(error).replace("--classes", "--class")) from None
     if args.classes and not config["conditional"]:
         raise SampleError(f"--class: {args.run_dir} is not conditional (trained without --conditional), "
                           "so it cannot draw a chosen class")
     trained = trained_classes(config)
-    untrained = [CLASS_NAMES[c] for c in args.classes or [] if c not in trained]
+    untrained = [names[c] for c in args.classes or [] if c not in trained]
     if untrained:
         raise SampleError(f"--class {', '.join(untrained)}: {args.run_dir} was trained on "
-                          f"{', '.join(CLASS_NAMES[c] for c in trained)} only")
-    if is_class_walk(args) and not 2 <= args.cols <= len(CLASS_NAMES):
-        raise SampleError(f"--cols {args.cols}: a walk between two classes takes 2 to {len(CLASS_NAMES)} steps")
+                          f"{', '.join(names[c] for c in trained)} only")
+    if is_class_walk(args) and not 2 <= args.cols <= len(names):
+        raise SampleError(f"--cols {args.cols}: a walk between two classes takes 2 to {len(names)} steps")
     return args.classes or trained
 
 
@@ -221,14 +228,15 @@ def grid_rows(args, classes):
     return args.rows or (DEFAULT_ROWS if classes is None else 1)
 
 
-def grid_inputs(args, latent_dim, classes):
-    """(noise, classes or None, row names or None) of the grid the arguments ask for."""
+def grid_inputs(args, latent_dim, classes, names=CLASS_NAMES):
+    """(noise, classes or None, row names or None) of the grid the arguments ask for; `names`: the run's
+    class names."""
     from defGAN import sample_noise  # TensorFlow loads here: every input has been checked
 
     rng, rows = np.random.default_rng(args.seed), grid_rows(args, classes)
     if is_class_walk(args):  # each row one noise vector; the columns walk between the two classes
         noise = np.repeat(sample_noise(rng, rows, latent_dim), args.cols, axis=0)
-        walk = f"{CLASS_NAMES[args.classes[0]]} to {CLASS_NAMES[args.classes[1]]}"
+        walk = f"{names[args.classes[0]]} to {names[args.classes[1]]}"
         return noise, np.tile(np.arange(args.cols, dtype=np.int32), rows), [walk] * rows
     if args.interpolate:
         noise = interpolation_noise(latent_dim, rows, args.cols, rng)
@@ -237,7 +245,7 @@ def grid_inputs(args, latent_dim, classes):
     if classes is None:
         return noise, None, None
     noise, class_of_image = class_rows(noise, classes)  # the same noise for every class
-    return noise, class_of_image, [CLASS_NAMES[c] for c in classes for _ in range(rows)]
+    return noise, class_of_image, [names[c] for c in classes for _ in range(rows)]
 
 
 def write_samples(args):
@@ -258,18 +266,19 @@ def write_samples(args):
         from scoring.nearest import training_images_to_search, write_nearest_grid
         try:
             training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
-                                                 args.cols - 1)
-            return write_nearest_grid(args, build_generator(args.run_dir, config, weights_name), classes, training, out)
+                                                 args.cols - 1, config["image_size"])
+            return write_nearest_grid(args, build_generator(args.run_dir, config, weights_name), classes, training, out,
+                                      class_names(config))
         except ValueError as error:
             raise SampleError(str(error)) from None
     generator = build_generator(args.run_dir, config, weights_name)
-    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes)
+    noise, class_of_image, row_names = grid_inputs(args, config["latent_dim"], classes, class_names(config))
     if is_class_walk(args):
         walk_between_classes(generator, *args.classes, steps=args.cols)
     images = draw(generator, noise, class_of_image)
     write_new_file("--out", out, lambda temporary: save_grid(images, temporary, args.cols, row_names), args.force)
     print(f"wrote {out} ({len(images) // args.cols}x{args.cols} images, seed {args.seed}, weights {weights_name}"
-          + (f", classes {', '.join(CLASS_NAMES[c] for c in classes)})" if classes else ")"))
+          + (f", classes {', '.join(class_names(config)[c] for c in classes)})" if classes else ")"))
     if args.individual:
         write_images("--individual", args.individual, unscale_images(images), args.force)
         print(f"wrote {len(images)} PNGs to {args.individual}")

@@ -38,7 +38,8 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 # None of these load TensorFlow, which takes seconds to start and prints lines of its own: main() checks the
 # command line and the data first, so that a mistake is answered at once. TensorFlow loads in step 3.
-from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step, steps_per_epoch, trained_classes
+from defDATA import (DataError, class_names, load_data, make_dataset, real_images_per_step, steps_per_epoch,
+                     trained_classes)
 from scoring.statistics import EvalError, TrainingEvaluator
 from machinery import runs, session, write_failures
 from machinery.options import ArgumentParser, RunError, one_line
@@ -61,9 +62,10 @@ def main(argv=None):
             runs.apply_dry_run(args)  # tiny epochs, into a temporary folder
         config = runs.resume_config(args) if args.resume else run_config(args)
         plan = runs.check_run(args, config)  # the options and the run folder, checked: nothing is written yet
-        # 2. The data: CIFAR-10's training images, uint8 [N, 32, 32, 3], and each one's class number
-        #    (of the classes the run trains on: all ten unless --classes).
-        images, image_classes = load_cifar10(config["data"], classes=config["classes"])
+        # 2. The data: CIFAR-10's training images, or a folder of pictures (decoded once, then cached),
+        #    uint8 [N, size, size, 3], and each one's class number (of the classes the run trains on: all
+        #    unless --classes).
+        images, image_classes = load_data(config["data"], classes=config["classes"], image_size=config["image_size"])
         if args.dry_run:
             images, image_classes = images[:runs.DRY_RUN["images"]], image_classes[:runs.DRY_RUN["images"]]
         runs.check_enough_images(config, len(images))
@@ -71,7 +73,8 @@ def main(argv=None):
             sys.exit("stopped before the run started; nothing was written")
         # 3. The networks. TensorFlow loads here; where the run trains (machinery/devices.py) comes first.
         strategy, jit_compile = session.prepare_devices(args)
-        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], trained_classes(config)) \
+        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], trained_classes(config),
+                                      image_size=config["image_size"]) \
             if args.eval_every else None  # computes its reference now, so a bad --features stops us here
         session.prepare_run(plan, args, strategy, jit_compile)  # the seed (the same seed, the same run), precision
         models = build_networks(config, strategy, jit_compile)  # G, D and the stacked gan = D(G(z))
@@ -146,7 +149,7 @@ def train(models, images, image_classes, fixed_noise, position, epochs, callback
         if epoch_steps < steps:
             break  # stopped in the middle of an epoch: no grid and no epoch end for a partial epoch
         # The same noise every epoch, so the grids compare; one row per class for a conditional GAN.
-        grid, row_names = fixed_noise_grid(sampler, fixed_noise, trained_classes(config))
+        grid, row_names = fixed_noise_grid(sampler, fixed_noise, trained_classes(config), class_names(config))
         # Fréchet distance (--eval-every), metrics.csv, losses.png, the grid's PNG, the checkpoint.
         callbacks.on_epoch_end(epoch, {"grid": grid, "row_names": row_names})
         epoch, epoch_steps = epoch + 1, 0
@@ -225,8 +228,9 @@ def train_generator_step(gan, discriminator, noise, classes=None):
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Train a GAN on CIFAR-10 with Keras 3 train_on_batch.")
-    p.add_argument("--data", help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder "
-                   "(default: the official archive, downloaded once into ~/.keras/datasets)")
+    p.add_argument("--data", help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder, or a folder of your "
+                   "own pictures (png, jpg, bmp, gif, webp; its subfolders are classes) "
+                   "(default: CIFAR-10's official archive, downloaded once into ~/.keras/datasets)")
     p.add_argument("--out", help=f"run directory to create (default: {runs.DEFAULT_RUN_DIR}; "
                    "a temporary folder with --dry-run)")
     p.add_argument("--epochs", type=int, default=100, help="total epochs; with --resume, the new total "

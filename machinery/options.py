@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 
-from defDATA import IMAGE_SIZES, class_names
+from defDATA import IMAGE_SIZES, DataError, class_names, data_class_names
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
 from machinery.safe_files import read_json
@@ -248,9 +248,10 @@ def resume_config(args):
     config = read_config(args.resume)
     check_config_values(config, os.path.join(args.resume, "config.json"))
     try:
-        typed = typed_options(args)
+        typed = typed_options(args, class_names(config))  # --classes names the run's own classes
     except OptionError as error:
         raise RunError(str(error)) from None
+    check_same_classes(config, args.data or config["data"])
     for key, value in typed.items():
         if key not in RESUME_MAY_CHANGE and value != config.get(key):
             flag = "--" + key.replace("_", "-")
@@ -262,10 +263,28 @@ def resume_config(args):
     return config
 
 
+def check_same_classes(config, data):
+    """Refuse to resume on data whose class folders are not the run's classes: class numbers would change
+    meaning (a folder's classes are its sorted subfolders; CIFAR-10's are its ten)."""
+    try:
+        found = list(data_class_names(data) or [])
+    except DataError as error:
+        raise RunError(str(error)) from None
+    trained = list(config["class_names"] or [])
+    if found != trained:
+        new, gone = [name for name in found if name not in trained], [name for name in trained if name not in found]
+        change = "; ".join(part for part in (new and f"new: {', '.join(new[:5])}", gone and f"gone: {', '.join(gone[:5])}",
+                                             not new and not gone and "the same names") if part)
+        raise RunError(f"--data {data}: has {described(found)}, the run has {described(trained)} ({change}); "
+                       "a resumed run trains on the same classes")
+
+
+def described(class_names):
+    return f"{len(class_names)} class folders" if class_names else "CIFAR-10's classes, or none"
+
+
 def check_sample_arguments(parser, args, max_side):
     """samples.py's arguments, beyond argparse's own checks: one line (parser.error) for each mistake."""
-    from defDATA import CLASS_NAMES, DataError, parse_classes
-
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
         if value is not None and not 1 <= value <= max_side:
             parser.error(f"{flag} {value}: must be from 1 to {max_side}")
@@ -281,13 +300,7 @@ def check_sample_arguments(parser, args, max_side):
             parser.error(f"{flag} {value}: only with --nearest" if flag != "--individual" else
                          f"{flag} {value}: not with --nearest or --progress, which draw no single images")
     if args.classes is not None:
-        names = [name for name in ",".join(args.classes).split(",") if name.strip()]
-        if not names:
+        # The names become class numbers once the run's config (its class names) is read: samples.chosen_classes.
+        args.classes = [name.strip() for name in ",".join(args.classes).split(",") if name.strip()]
+        if not args.classes:
             parser.error("--class: name at least one class")
-        odd = [name.strip() for name in names if name.strip().isdigit() and not name.strip().isdecimal()]
-        if odd:  # '²' passes str.isdigit(), which parse_classes trusts, then fails int(); '٣' is read as 3
-            parser.error(f"--class: unknown class {odd[0]!r} (use 0-9 or one of {', '.join(CLASS_NAMES)})")
-        try:  # in the order given: --interpolate walks from the first class to the second
-            args.classes = list(dict.fromkeys(parse_classes(name)[0] for name in names))
-        except DataError as error:
-            parser.error(str(error).replace("--classes", "--class"))

@@ -179,7 +179,8 @@ def check_enough_images(config, count):
     if needed > count:
         flags = f"--batch-size {config['batch_size']}" + (f" with --d-steps {config['d_steps']}"
                                                           if config["d_steps"] > 1 else "")
-        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {count}")
+        where = f" in --data {config['data']}" if config["data"] else ""
+        raise RunError(f"{flags}: needs {needed} real images per step, but there are only {count}{where}")
 
 
 def apply_dry_run(args):

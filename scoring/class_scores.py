@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from defDATA import CLASS_NAMES, load_cifar10, scale_images
+from defDATA import CLASS_NAMES, load_cifar10, load_data, scale_images
 from scoring.scores import kernel_inception_distance
 
 
@@ -55,9 +55,9 @@ def load_classifier(path):
     return model
 
 
-def real_images_of_classes(data, split, classes, per_class, seed=0):
-    """(images, classes): `per_class` random images of each class of a CIFAR-10 split."""
-    images, labels = load_cifar10(data, split=split, classes=classes)
+def real_images_of_classes(data, split, classes, per_class, seed=0, image_size=32):
+    """(images, classes): `per_class` random images of each class of a split (of CIFAR-10 or a folder)."""
+    images, labels = load_data(data, split=split, classes=classes, image_size=image_size)
     rng = np.random.default_rng(seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes])
     return images[np.sort(keep)], labels[np.sort(keep)]
@@ -79,24 +79,26 @@ def unscored_reason(real_count, generated_count, data):
 
 
 def class_scores(generated, generated_classes, generated_features, network, data, classes, batch_size,
-                 classifier=None):
+                 classifier=None, names=CLASS_NAMES, image_size=32):
     """The conditional scores of generated images (in [-1, 1]) drawn for `generated_classes`, with
     their features from `network`: a dict for eval.json. `classes`: the classes the run trained on.
-    A class with too few real or generated images is named in "classes_not_scored" and left out (never NaN)."""
-    real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes))
+    A class with too few real or generated images is named in "classes_not_scored" and left out (never NaN).
+    `names`: the run's class names (defDATA.class_names); `image_size`: its images' size."""
+    real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes),
+                                                image_size=image_size)
     reasons = {c: unscored_reason(np.sum(real_classes == c), np.sum(generated_classes == c), data) for c in classes}
     for c, reason in reasons.items():
         if reason:
-            print(f"note: {CLASS_NAMES[c]}: {reason}; it has no per-class KID")
+            print(f"note: {names[c]}: {reason}; it has no per-class KID")
     scored = [c for c in classes if reasons[c] is None]
     kids = {}
     if scored:
         real_features = in_batches(lambda images: network(scale_images(images))[0], real, batch_size)
         kids = per_class_kid(generated_features, generated_classes, real_features, real_classes, scored)
-    entry = {"class_kid": {CLASS_NAMES[c]: round(value, 6) for c, value in kids.items()},
+    entry = {"class_kid": {names[c]: round(value, 6) for c, value in kids.items()},
              "class_kid_mean": round(float(np.mean(list(kids.values()))), 6) if kids else None,
-             "worst_class": CLASS_NAMES[max(kids, key=kids.get)] if kids else None,
-             "classes_not_scored": [CLASS_NAMES[c] for c in classes if reasons[c]],
+             "worst_class": names[max(kids, key=kids.get)] if kids else None,
+             "classes_not_scored": [names[c] for c in classes if reasons[c]],
              "class_agreement": None, "classifier_test_accuracy": None}
     if classifier is not None:
         def predict(images):

@@ -10,7 +10,7 @@ excluded).
 """
 import numpy as np
 
-from defDATA import DataError, load_cifar10, scale_images
+from defDATA import CLASS_NAMES, DataError, load_data, scale_images
 from scoring.features import FEATURE_BATCH
 from scoring.scores import nearest_neighbours
 
@@ -22,8 +22,9 @@ def features_of(images, network, batch_size=FEATURE_BATCH):
     return np.concatenate([network(images[start:start + batch_size])[0] for start in range(0, len(images), batch_size)])
 
 
-def training_images_to_search(data, classes, features, neighbours):
-    """The training images (uint8) of the run's classes, checked before TensorFlow loads. Raises ValueError."""
+def training_images_to_search(data, classes, features, neighbours, image_size=32):
+    """The training images (uint8) of the run's classes, at its image size, checked before TensorFlow loads.
+    Raises ValueError."""
     from scoring.features import check_feature_spec
 
     if neighbours < 1:
@@ -31,7 +32,7 @@ def training_images_to_search(data, classes, features, neighbours):
     if features:
         check_feature_spec(features)
     try:
-        return load_cifar10(data, classes=classes)[0]
+        return load_data(data, classes=classes, image_size=image_size)[0]
     except DataError as error:
         raise ValueError(str(error)) from None
 
@@ -48,10 +49,9 @@ def nearest_training_grid(generated, training_images, features, neighbours):
     return np.concatenate(rows), f"{network.name} features" if network else "pixels"
 
 
-def write_nearest_grid(args, generator, classes, training, out):
+def write_nearest_grid(args, generator, classes, training, out, names=CLASS_NAMES):
     """samples.py --nearest: each row a generated image (classes in turn when conditional), then its nearest
-    training images, written to `out`. Raises ValueError (a bad feature network)."""
-    from defDATA import CLASS_NAMES
+    training images, written to `out`. `names`: the run's class names. Raises ValueError (a bad feature network)."""
     from machinery.output_files import write_new_file
     from machinery.progress import save_grid
     from defGAN import sample_noise
@@ -61,7 +61,7 @@ def write_nearest_grid(args, generator, classes, training, out):
     noise = sample_noise(np.random.default_rng(args.seed), rows, generator.inputs[0].shape[1])
     image_classes = None if classes is None else np.resize(np.asarray(classes, np.int32), rows)
     grid, space = nearest_training_grid(draw(generator, noise, image_classes), training, args.features, args.cols - 1)
-    row_names = None if classes is None else [CLASS_NAMES[c] for c in image_classes]
+    row_names = None if classes is None else [names[c] for c in image_classes]
     write_new_file("--out", out, lambda temporary: save_grid(grid, temporary, args.cols, row_names), args.force)
     print(f"wrote {out}: {rows} generated images, each followed by its {args.cols - 1} nearest of "
           f"{len(training)} training images ({space})")

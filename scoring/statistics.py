@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from defDATA import DataError, load_cifar10, scale_images
+from defDATA import DataError, data_version, load_data, scale_images
 from machinery.reference_cache import load_reference, reference_path, save_reference
 from samples import draw
 from scoring.features import FEATURE_BATCH, load_feature_network
@@ -81,10 +81,10 @@ def generated_batches(generator, total, batch_size, seed, classes=None):
         yield draw(generator, noise, batch_classes, batch_size), batch_classes
 
 
-def pick_real(data, split, n, seed):
-    """n real images of a split (a seeded random subset when there are more)."""
+def pick_real(data, split, n, seed, image_size=32):
+    """n real images of a split (a seeded random subset when there are more), at image_size (defDATA.load_data)."""
     try:
-        images, _ = load_cifar10(data, split=split)
+        images, _ = load_data(data, split=split, image_size=image_size)
     except DataError as error:
         raise EvalError(str(error)) from None
     if n < len(images):
@@ -92,14 +92,18 @@ def pick_real(data, split, n, seed):
     return images
 
 
-def real_statistics(network, data, split, n, batch_size, cache_dir):
+def real_statistics(network, data, split, n, batch_size, cache_dir, image_size=32):
     """Statistics of n real images of one split: "train" (the reference every score is measured against) or
-    "test" (the floor, with --real-test). Computed once and cached in cache_dir (None: not cached;
-    machinery/reference_cache.py says how a damaged cache is handled)."""
-    path = reference_path(cache_dir, data, split, network.identity, n) if cache_dir else None
+    "test" (the floor, with --real-test), at image_size. Computed once and cached in cache_dir (None: not
+    cached; machinery/reference_cache.py says how a damaged cache is handled). An image folder has only "train"."""
+    try:  # an image folder's content and size are part of the key: a changed folder gets new statistics
+        identity = "|".join(filter(None, [network.identity, data_version(data, image_size)]))
+    except DataError as error:
+        raise EvalError(str(error)) from None
+    path = reference_path(cache_dir, data, split, identity, n) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
-        images = pick_real(data, split, n, seed=0 if split == "train" else 1)
+        images = pick_real(data, split, n, seed=0 if split == "train" else 1, image_size=image_size)
         stats = feature_statistics(real_batches(images, batch_size), network, len(images),
                                    label=f"{len(images)} real {split} images")
         reference = statistics_table(stats)
@@ -122,14 +126,15 @@ class TrainingEvaluator:
     """Scores a generator during training: Fréchet distance of `samples` generated
     images against as many training images (reference statistics cached)."""
 
-    def __init__(self, features, samples, data, classes=None, batch_size=FEATURE_BATCH, cache_dir=DEFAULT_CACHE):
+    def __init__(self, features, samples, data, classes=None, batch_size=FEATURE_BATCH, cache_dir=DEFAULT_CACHE,
+                 image_size=32):
         try:
             self.network = load_feature_network(features)
         except ValueError as error:
             raise EvalError(str(error)) from None
         check_enough(samples, self.network.feature_size, flag="--eval-samples")
         self.samples, self.classes, self.batch_size = samples, classes, batch_size
-        self.reference = real_statistics(self.network, data, "train", samples, batch_size, cache_dir)
+        self.reference = real_statistics(self.network, data, "train", samples, batch_size, cache_dir, image_size)
         self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
 
     def __call__(self, generator, seed):
