@@ -31,7 +31,6 @@ can check their inputs (this data included) and answer a mistake at once.
 import os
 import re
 import stat
-
 import sys
 
 import numpy as np
