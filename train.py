@@ -37,7 +37,8 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 # None of these load TensorFlow, which takes seconds to start and prints lines of its own: main() checks the
 # command line and the data first, so that a mistake is answered at once. TensorFlow loads in step 3.
-from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step, steps_per_epoch, trained_classes
+from defDATA import (DataError, load_cifar10, make_dataset, real_images_per_step, resize_images, steps_per_epoch,
+                     trained_classes)
 from scoring.statistics import EvalError, TrainingEvaluator
 from machinery import runs, session, write_failures
 from machinery.options import ArgumentParser, RunError, one_line
@@ -59,17 +60,19 @@ def main(argv=None):
             runs.apply_dry_run(args)  # tiny epochs, into a temporary folder
         config = runs.resume_config(args) if args.resume else run_config(args)
         plan = runs.check_run(args, config)  # the options and the run folder, checked: nothing is written yet
-        # 2. The data: CIFAR-10's training images, uint8 [N, 32, 32, 3], and each one's class number
-        #    (of the classes the run trains on: all ten unless --classes).
+        # 2. The data: CIFAR-10's training images, uint8 [N, 32, 32, 3] (upscaled to the run's --image-size),
+        #    and each one's class number (of the classes the run trains on: all ten unless --classes).
         images, image_classes = load_cifar10(config["data"], classes=config["classes"])
         if args.dry_run:
             images, image_classes = images[:runs.DRY_RUN["images"]], image_classes[:runs.DRY_RUN["images"]]
+        images = upscaled(images, config["image_size"])  # --image-size 64 or 128: once, here
         runs.check_enough_images(config, len(images))
         if stop.requested:  # Ctrl-C while the data was loading
             sys.exit("stopped before the run started; nothing was written")
         # 3. The networks. TensorFlow loads here; where the run trains (machinery/devices.py) comes first.
         strategy, jit_compile = session.prepare_devices(args)
-        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], trained_classes(config)) \
+        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], config["image_size"],
+                                      trained_classes(config)) \
             if args.eval_every else None  # computes its reference now, so a bad --features stops us here
         session.prepare_run(plan, args, strategy, jit_compile)  # the seed (the same seed, the same run), precision
         models = build_networks(config, strategy, jit_compile)  # G, D and the stacked gan = D(G(z))
@@ -213,6 +216,14 @@ def train_generator_step(gan, discriminator, noise, classes=None):
     inputs = noise if classes is None else [noise, classes]
     result = gan.train_on_batch(inputs, labels(len(noise), REAL), return_dict=True)
     return float(result["loss"])
+
+
+def upscaled(images, image_size):
+    """The training images at the run's size: CIFAR-10's own 32x32, or upscaled once (defDATA.resize_images)."""
+    if images.shape[1] != image_size:
+        print(f"upscaling {len(images)} images from {images.shape[1]}x{images.shape[2]} to {image_size}x{image_size} "
+              "(smooth, with no new detail: upscaled CIFAR-10 is for trying the bigger networks)", flush=True)
+    return resize_images(images, image_size)
 
 
 def parse_args(argv=None):
