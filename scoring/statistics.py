@@ -1,15 +1,16 @@
 """Streaming images through a feature network into the statistics every score needs (evaluate.py), and
 the in-training scorer of train.py --eval-every (TrainingEvaluator).
 
-Real images' statistics are computed once per (data, split, feature network, N) and cached
-(machinery/reference_cache.py); generated images are drawn in batches from a fixed seed, so two
+Real images' statistics are computed once per (data, split, feature network, N, image size) and cached
+(machinery/reference_cache.py); at a run's --image-size 64 or 128 the real images are upscaled to it first
+(defDATA.resize_images), as train.py trained on them; generated images are drawn in batches from a fixed seed, so two
 evaluations of one generator see the same images.
 """
 import os
 
 import numpy as np
 
-from defDATA import DataError, load_cifar10, scale_images
+from defDATA import DataError, load_cifar10, resize_images, scale_images
 from machinery.reference_cache import load_reference, reference_path, save_reference
 from samples import draw
 from scoring.features import FEATURE_BATCH, load_feature_network
@@ -26,7 +27,7 @@ class EvalError(Exception):
 # Streaming images through a feature network.
 # ---------------------------------------------------------------------------
 def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=None, label=None):
-    """FeatureStatistics of an iterable of [B, 32, 32, 3] batches in [-1, 1].
+    """FeatureStatistics of an iterable of [B, size, size, 3] batches in [-1, 1] (any size the network resizes).
 
     A d-dimensional covariance needs more than d samples to be full rank; with
     fewer, the Fréchet distance is still defined but mostly measures the lack
@@ -81,25 +82,25 @@ def generated_batches(generator, total, batch_size, seed, classes=None):
         yield draw(generator, noise, batch_classes, batch_size), batch_classes
 
 
-def pick_real(data, split, n, seed):
-    """n real images of a split (a seeded random subset when there are more)."""
+def pick_real(data, split, n, seed, image_size):
+    """n real images of a split (a seeded random subset when there are more), at image_size x image_size."""
     try:
         images, _ = load_cifar10(data, split=split)
     except DataError as error:
         raise EvalError(str(error)) from None
     if n < len(images):
         images = images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
-    return images
+    return resize_images(images, image_size)  # only the images picked: upscaled as train.py upscaled them
 
 
-def real_statistics(network, data, split, n, batch_size, cache_dir):
-    """Statistics of n real images of one split: "train" (the reference every score is measured against) or
-    "test" (the floor, with --real-test). Computed once and cached in cache_dir (None: not cached;
+def real_statistics(network, data, split, n, batch_size, cache_dir, image_size):
+    """Statistics of n real images of one split, at image_size x image_size: "train" (the reference every
+    score is measured against) or "test" (the floor, with --real-test). Computed once and cached in cache_dir (None: not cached;
     machinery/reference_cache.py says how a damaged cache is handled)."""
-    path = reference_path(cache_dir, data, split, network.identity, n) if cache_dir else None
+    path = reference_path(cache_dir, data, split, network.identity, n, image_size) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
-        images = pick_real(data, split, n, seed=0 if split == "train" else 1)
+        images = pick_real(data, split, n, 0 if split == "train" else 1, image_size)
         stats = feature_statistics(real_batches(images, batch_size), network, len(images),
                                    label=f"{len(images)} real {split} images")
         reference = statistics_table(stats)
@@ -120,16 +121,17 @@ def statistics_table(stats):
 
 class TrainingEvaluator:
     """Scores a generator during training: Fréchet distance of `samples` generated
-    images against as many training images (reference statistics cached)."""
+    images against as many training images at the run's size (reference statistics cached)."""
 
-    def __init__(self, features, samples, data, classes=None, batch_size=FEATURE_BATCH, cache_dir=DEFAULT_CACHE):
+    def __init__(self, features, samples, data, image_size, classes=None, batch_size=FEATURE_BATCH,
+                 cache_dir=DEFAULT_CACHE):
         try:
             self.network = load_feature_network(features)
         except ValueError as error:
             raise EvalError(str(error)) from None
         check_enough(samples, self.network.feature_size, flag="--eval-samples")
         self.samples, self.classes, self.batch_size = samples, classes, batch_size
-        self.reference = real_statistics(self.network, data, "train", samples, batch_size, cache_dir)
+        self.reference = real_statistics(self.network, data, "train", samples, batch_size, cache_dir, image_size)
         self.description = f"{self.network.name}, {samples} generated vs {int(self.reference['count'])} train images"
 
     def __call__(self, generator, seed):
