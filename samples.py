@@ -258,7 +258,7 @@ def write_samples(args):
         from scoring.nearest import training_images_to_search, write_nearest_grid
         try:
             training = training_images_to_search(args.data or config["data"], config["classes"], args.features,
-                                                 args.cols - 1)
+                                                 args.cols - 1, config["image_size"])
             return write_nearest_grid(args, build_generator(args.run_dir, config, weights_name), classes, training, out)
         except ValueError as error:
             raise SampleError(str(error)) from None

@@ -11,12 +11,14 @@ run (train.py --conditional) evaluate.py adds two scores that can:
     benchmarks/train_classifier.py) assigns to the class asked for. Chance is
     1 in the number of classes; the ceiling is the same classifier's accuracy
     on real test images, printed beside it.
+Images of a run at --image-size 64 or 128 are shrunk (antialiased) to the classifier's 32x32 for class
+agreement, and compared with real images upscaled to their size for the per-class KID.
 """
 import os
 
 import numpy as np
 
-from defDATA import CLASS_NAMES, load_cifar10, scale_images
+from defDATA import CLASS_NAMES, load_cifar10, resize_images, scale_images
 from scoring.scores import kernel_inception_distance
 
 
@@ -41,7 +43,8 @@ def check_classifier_file(path):
 
 
 def load_classifier(path):
-    """A .keras classifier: [N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities. Raises ValueError."""
+    """A .keras classifier: [N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities (bigger images are
+    shrunk to its size, class_scores). Raises ValueError."""
     import keras
 
     try:
@@ -56,7 +59,7 @@ def load_classifier(path):
 
 
 def real_images_of_classes(data, split, classes, per_class, seed=0):
-    """(images, classes): `per_class` random images of each class of a CIFAR-10 split."""
+    """(images, classes): `per_class` random images (uint8, 32x32) of each class of a CIFAR-10 split."""
     images, labels = load_cifar10(data, split=split, classes=classes)
     rng = np.random.default_rng(seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes])
@@ -84,6 +87,7 @@ def class_scores(generated, generated_classes, generated_features, network, data
     their features from `network`: a dict for eval.json. `classes`: the classes the run trained on.
     A class with too few real or generated images is named in "classes_not_scored" and left out (never NaN)."""
     real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes))
+    real = resize_images(real, generated.shape[1])  # at the run's --image-size, as it trained on them
     reasons = {c: unscored_reason(np.sum(real_classes == c), np.sum(generated_classes == c), data) for c in classes}
     for c, reason in reasons.items():
         if reason:
@@ -99,8 +103,11 @@ def class_scores(generated, generated_classes, generated_features, network, data
              "classes_not_scored": [CLASS_NAMES[c] for c in classes if reasons[c]],
              "class_agreement": None, "classifier_test_accuracy": None}
     if classifier is not None:
-        def predict(images):
-            return np.asarray(classifier.predict_on_batch(images))
+        from scoring.features import resize
+
+        def predict(images):  # images of another size (--image-size 64, 128) resized to the classifier's
+            size = classifier.input_shape[1]
+            return np.asarray(classifier.predict_on_batch(images if images.shape[1] == size else resize(images, size)))
 
         entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size),
                                                          generated_classes), 4)
