@@ -27,9 +27,9 @@ and only a bounded random subset of features is kept for KID and the four
 manifold scores, so 50,000
 samples need no more memory than 10,000. The real images' statistics are
 cached per (data, feature network, N, image size). A run trained at --image-size 64 or 128 is scored
-against real images upscaled as train.py upscaled them, so the two sets differ in what G draws only. The formulas live in scoring/scores.py, the
-feature networks in scoring/features.py, the streaming of images through them in
-scoring/statistics.py.
+against real images upscaled as train.py upscaled them (no generator can beat the detail they lack).
+The formulas live in scoring/scores.py, the feature networks in scoring/features.py, the streaming of
+images through them in scoring/statistics.py.
 """
 import math
 import sys

@@ -233,9 +233,9 @@ def main():
     if len(args.image_sizes) > 1:
         first = args.image_sizes[0]
         for preset in args.presets.split(","):
+            rates = [(size, by_size[preset, size]) for size in args.image_sizes]
             print(f"\npreset {preset}, train.py step ({precision}) by image size: " + ", ".join(
-                f"{size}x{size} {by_size[preset, size]:.3f} it/s ({by_size[preset, size] / by_size[preset, first]:.2f}x)"
-                for size in args.image_sizes))
+                f"{size}x{size} {rate:.3f} it/s ({rate / by_size[preset, first]:.2f}x)" for size, rate in rates))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB")
 

@@ -23,8 +23,8 @@ def features_of(images, network, batch_size=FEATURE_BATCH):
         if images.dtype == np.uint8:
             return images.reshape(len(images), -1)
         return ((np.asarray(images, np.float32) + 1.0) * 127.5).reshape(len(images), -1)  # as unscaled, unrounded
-    return np.concatenate([network(scale_images(part) if part.dtype == np.uint8 else part)[0]
-                           for part in (images[start:start + batch_size] for start in range(0, len(images), batch_size))])
+    parts = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+    return np.concatenate([network(scale_images(part) if part.dtype == np.uint8 else part)[0] for part in parts])
 
 
 def training_images_to_search(data, classes, features, neighbours, image_size):

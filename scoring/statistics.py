@@ -95,8 +95,8 @@ def pick_real(data, split, n, seed, image_size):
 
 def real_statistics(network, data, split, n, batch_size, cache_dir, image_size):
     """Statistics of n real images of one split, at image_size x image_size: "train" (the reference every
-    score is measured against) or "test" (the floor, with --real-test). Computed once and cached in cache_dir (None: not cached;
-    machinery/reference_cache.py says how a damaged cache is handled)."""
+    score is measured against) or "test" (the floor, with --real-test). Computed once and cached in
+    cache_dir (None: not cached; machinery/reference_cache.py says how a damaged cache is handled)."""
     path = reference_path(cache_dir, data, split, network.identity, n, image_size) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
