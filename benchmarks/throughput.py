@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py                      # default and classic presets, float32 and auto
     python benchmarks/throughput.py --precision float16 --jit-compile on
-    python benchmarks/throughput.py --presets default --image-size 32,64   # 64x64 beside 32x32, one process
+    python benchmarks/throughput.py --presets small-ema --image-size 32,64   # 64x64 beside 32x32, one process
 
 For each preset it times train.py's own training step (`train.train_step`)
 against a reference copy of the classic tutorial's loop written out below
