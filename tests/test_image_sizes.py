@@ -121,13 +121,12 @@ def test_samples_draws_64_pixel_images(run64, real_archive, tmp_path):
 
 
 def test_nearest_search_upscales_the_training_images(real_archive):
-    from defDATA import load_cifar10, resize_images
+    from defDATA import load_cifar10, resize_images, scale_images
     from scoring.nearest import nearest_training_grid, training_images_to_search
 
     training = training_images_to_search(real_archive, [3], None, 2, 64)
     assert training.dtype == np.uint8 and training.shape[1:] == (64, 64, 3)
     np.testing.assert_array_equal(training, resize_images(load_cifar10(real_archive, classes=[3])[0], 64))
-    from defDATA import scale_images
     copied = [5, 40]
     generated = scale_images(training[copied]) + 0.01
     grid, space = nearest_training_grid(generated, training, None, neighbours=1)
