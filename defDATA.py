@@ -62,6 +62,28 @@ def class_names(config):
     """The names of a run's classes: its image folder's class subfolders, or CIFAR-10's ten."""
     return tuple(config["class_names"] or CLASS_NAMES)
 
+
+def resize_images(images_uint8, size):
+    """uint8 images [N, H, W, 3] -> uint8 [N, size, size, 3], each resized once with antialiasing.
+
+    Pillow's bicubic filter widens with the scale, so a shrunk image is averaged, not aliased, and an
+    enlarged one is smooth. Images already size x size are returned as they are (the same array).
+    Callers crop to a square first: an oblong image would be stretched. Upscaling CIFAR-10's 32x32
+    images adds no detail: --image-size 64 or 128 on CIFAR-10 is for trying the bigger networks.
+    """
+    images_uint8 = np.asarray(images_uint8)
+    if images_uint8.ndim != 4 or images_uint8.shape[3] != 3 or images_uint8.dtype != np.uint8:
+        raise ValueError(f"resize_images: expected uint8 images [N, H, W, 3], got {images_uint8.dtype} "
+                         f"{list(images_uint8.shape)}")
+    if images_uint8.shape[1:3] == (size, size):
+        return images_uint8
+    from PIL import Image  # Pillow: matplotlib depends on it
+
+    resized = np.empty((len(images_uint8), size, size, 3), np.uint8)
+    for index, image in enumerate(images_uint8):
+        resized[index] = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    return resized
+
 # ---------------------------------------------------------------------------
 # Pixel scaling. The generator ends in tanh, whose outputs lie in [-1, 1], so
 # the real images must be scaled to the same range: otherwise the
@@ -195,6 +217,14 @@ def data_version(path, image_size):
     return image_cache.cache_key(image_folders.list_images(path), image_size) if is_image_folder(path) else ""
 
 
+def data_name(path, split, image_size):
+    """How scores name real images: "CIFAR-10 train" (upscaled to 64x64, ...), or a folder and its size."""
+    if is_image_folder(path):
+        return f"{image_folders.shown(path)} at {image_size}x{image_size}"
+    upscaled = f" upscaled to {image_size}x{image_size}" if image_size != CIFAR_IMAGE_SHAPE[0] else ""
+    return f"CIFAR-10 {split}{upscaled}"
+
+
 def load_data(path=None, split="train", classes=None, image_size=32):
     """Return (images, image_classes) of CIFAR-10 (load_cifar10) or of a folder of pictures, at image_size.
 
@@ -205,10 +235,11 @@ def load_data(path=None, split="train", classes=None, image_size=32):
     memory map of the cache file, which make_dataset reads a batch at a time.
     """
     if not is_image_folder(path):
-        if image_size != 32:
-            raise DataError(f"--image-size {image_size}: CIFAR-10's images are 32x32; to train larger images, "
-                            "pass --data FOLDER of pictures")
-        return load_cifar10(path, split, classes)
+        images, labels = load_cifar10(path, split, classes)
+        if image_size != CIFAR_IMAGE_SHAPE[0]:
+            print(f"upscaling {len(images)} CIFAR-10 images to {image_size}x{image_size} (smooth, with no new "
+                  "detail: upscaled CIFAR-10 is for trying the bigger networks)", flush=True)
+        return resize_images(images, image_size), labels
     if split != "train":
         raise DataError(f"--data {image_folders.shown(path)}: a folder of pictures has no {split} split (only "
                         "CIFAR-10 has one); the whole folder is the training split")

@@ -26,9 +26,10 @@ Features are processed in batches: statistics accumulate in float64 moments,
 and only a bounded random subset of features is kept for KID and the four
 manifold scores, so 50,000
 samples need no more memory than 10,000. The real images' statistics are
-cached per (data, feature network, N). The formulas live in scoring/scores.py, the
-feature networks in scoring/features.py, the streaming of images through them in
-scoring/statistics.py.
+cached per (data, feature network, N, image size). A run trained at --image-size 64 or 128 is scored
+against real images upscaled as train.py upscaled them (no generator can beat the detail they lack).
+The formulas live in scoring/scores.py, the feature networks in scoring/features.py, the streaming of
+images through them in scoring/statistics.py.
 """
 import math
 import sys
@@ -39,7 +40,7 @@ import numpy as np
 import machinery.tensorflow_settings  # noqa: F401  first: before TensorFlow loads
 from machinery.progress import append_result, read_results
 from machinery.reference_cache import check_cache_dir
-from defDATA import DataError, class_names, load_data, trained_classes
+from defDATA import DataError, class_names, data_name, load_data, trained_classes
 from scoring.class_scores import check_classifier_file, class_scores, load_classifier, report_classes
 from scoring.features import (DEFAULT_FEATURES, FEATURE_BATCH, FEATURE_CHOICES, check_feature_spec,
                               load_feature_network)
@@ -50,13 +51,15 @@ from scoring.statistics import (DEFAULT_CACHE, EvalError, check_enough, feature_
 from machinery.options import ArgumentParser, RunError, check_not_a_link, check_writable_folder, one_line
 from samples import SampleError, build_generator, check_run_dir
 
-def score(scored, reference, network, what):
+def score(scored, reference, network, what, reference_name, image_size):
     """The result entry: every number with N, the reference and the features beside it.
-    `scored` and `reference` are statistics tables (statistics_table)."""
+    `scored` and `reference` are statistics tables (statistics_table), of image_size x image_size images;
+    `reference_name` names the real images (defDATA.data_name)."""
     fd = frechet_distance(scored["mean"], scored["covariance"], reference["mean"], reference["covariance"])
     kid = kernel_inception_distance(scored["kid_features"], reference["kid_features"])
     entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "images": what, "n": int(scored["count"]),
-             "reference": f"CIFAR-10 train, {int(reference['count'])} images", "features": network.name,
+             "reference": f"{reference_name}, {int(reference['count'])} images", "features": network.name,
+             "image_size": image_size,
              "fd": round(fd, 4), "kid_mean": kid[0], "kid_std": kid[1], "is_mean": None, "is_std": None}
     if "inception_score" in scored:
         entry["is_mean"], entry["is_std"] = (float(value) for value in scored["inception_score"])
@@ -93,7 +96,8 @@ def parse_args(argv=None):
                    help=f"images per forward pass (default: {FEATURE_BATCH})")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated noise (default: 0)")
     p.add_argument("--real-test", action="store_true", help="score the real test images instead of a generator: "
-                   "the floor that every score should be read against (default: off)")
+                   "the floor that every score should be read against; with a RUN_DIR, at that run's --image-size "
+                   "(default: off)")
     p.add_argument("--no-ema", action="store_true", help="score the latest generator weights even when the run "
                    "kept a moving average (--ema), to compare the two (default: off)")
     p.add_argument("--classifier", metavar="FILE.keras", help="conditional runs: a CIFAR-10 classifier for class "
@@ -166,11 +170,11 @@ def evaluate(args, config, weights_name):
         raise EvalError(str(error)) from None
     check_enough(args.n, network.feature_size)
     data = args.data or config.get("data")
-    size = config.get("image_size", 32)
+    size = config.get("image_size", 32)  # the run's; --real-test alone: CIFAR-10's own 32x32
     reference = real_statistics(network, data, "train", args.n, args.batch_size, args.cache_dir, size)
     if args.real_test:
         scored = real_statistics(network, data, "test", args.n, args.batch_size, args.cache_dir, size)
-        what = "real CIFAR-10 test images"
+        what = f"real {data_name(data, 'test', size)} images"
     else:
         classes = trained_classes(config)
         batches = generated_batches(generator, args.n, args.batch_size, args.seed, classes)
@@ -180,11 +184,11 @@ def evaluate(args, config, weights_name):
         stats = feature_statistics((images for images, _ in batches), network, args.n, kept=kept,
                                    label=f"{args.n} generated images")
         scored, what = statistics_table(stats), f"generated by {args.run_dir} ({weights_name})"
-    entry = score(scored, reference, network, what)
+    entry = score(scored, reference, network, what, data_name(data, "train", size), size)
     if not args.real_test and classes is not None:
         generated, generated_classes = (np.concatenate(part) for part in zip(*batches))
         entry.update(class_scores(generated, generated_classes, np.concatenate(kept), network, data, classes,
-                                  args.batch_size, classifier, class_names(config), size))
+                                  args.batch_size, classifier, class_names(config)))
     return entry
 
 

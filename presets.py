@@ -187,7 +187,8 @@ def add_run_options(p):
                    "names of its class subfolders (default: all)")
     p.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
                    help="train on image_size x image_size images; each doubling adds one block to both networks "
-                   f"and about 4x the arithmetic (default: {CLASSIC['image_size']}, CIFAR-10's own size)")
+                   "and about 4x the arithmetic; CIFAR-10's 32x32 images are upscaled to it, which adds no detail "
+                   f"(for trying the sizes) (default: {CLASSIC['image_size']}, CIFAR-10's own size)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction,
                    help=f"mirror real images at random, left to right {default_of('flip')}")
     p.add_argument("--precision", choices=["auto", *PRECISIONS], help="float32, or Keras mixed precision "

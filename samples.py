@@ -36,7 +36,7 @@ from machinery.options import (ArgumentParser, RunError, check_config_values, ch
 from machinery.weight_loading import WeightsMismatch, all_weights_or_nothing
 from machinery.output_files import OutputError, check_new_file, check_new_images, write_images, write_new_file
 
-MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide
+MAX_GRID_SIDE = 100  # rows or columns: a 100 x 100 grid is already 3,400 pixels wide (13,000 at 128x128)
 DEFAULT_ROWS, DEFAULT_COLUMNS = 8, 8  # an unconditional grid, and --nearest's rows
 CLASS_WALK_ROWS = 4  # --interpolate --class A,B: rows, each walking from class A to class B
 

@@ -73,8 +73,8 @@ def main(argv=None):
             sys.exit("stopped before the run started; nothing was written")
         # 3. The networks. TensorFlow loads here; where the run trains (machinery/devices.py) comes first.
         strategy, jit_compile = session.prepare_devices(args)
-        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], trained_classes(config),
-                                      image_size=config["image_size"]) \
+        evaluator = TrainingEvaluator(args.features, args.eval_samples, config["data"], config["image_size"],
+                                      trained_classes(config)) \
             if args.eval_every else None  # computes its reference now, so a bad --features stops us here
         session.prepare_run(plan, args, strategy, jit_compile)  # the seed (the same seed, the same run), precision
         models = build_networks(config, strategy, jit_compile)  # G, D and the stacked gan = D(G(z))

@@ -64,7 +64,7 @@ def main():
         _, config, _ = load_generator(args.run_dir)
         if not (config.get("batch_norm") and config.get("ema")):
             raise EvalError(f"{args.run_dir}: not trained with both --batch-norm and --ema, so nothing to compare")
-        scorer = TrainingEvaluator(args.features, args.n, args.data, cache_dir=args.cache_dir)
+        scorer = TrainingEvaluator(args.features, args.n, args.data, config["image_size"], cache_dir=args.cache_dir)
         print(f"Fréchet distance [{scorer.description}]")
         for name, averaged, reestimate in [("live weights, their moving statistics", False, False),
                                            ("live weights, statistics re-estimated", False, True),

@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                      # default and classic presets, float32 and auto
     python benchmarks/throughput.py --precision float16 --jit-compile on
+    python benchmarks/throughput.py --presets small-ema --image-size 32,64   # 64x64 beside 32x32, one process
 
 For each preset it times train.py's own training step (`train.train_step`)
 against a reference copy of the classic tutorial's loop written out below
@@ -16,7 +17,8 @@ rate (a large matmul and a large convolution, timed here), where our step's
 time goes (each compiled call timed alone; their sum is the fastest any loop
 around these networks could be), and the process's peak resident memory. The
 timings share a machine with whatever else runs: compare the ratio, which is
-measured under the same conditions.
+measured under the same conditions. With several --image-size values each preset is timed at each
+size in turn, and a last line gives each size's it/s as a fraction of the first size's.
 """
 import os
 import resource
@@ -26,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import machinery.tensorflow_settings  # noqa: E402,F401  first: before TensorFlow loads
-from defDATA import DataError, load_cifar10, make_dataset, real_images_per_step, scale_images  # noqa: E402
+from defDATA import (IMAGE_SIZES, DataError, load_cifar10, make_dataset, real_images_per_step,  # noqa: E402
+                     resize_images, scale_images)
 from machinery.options import ArgumentParser, one_line  # noqa: E402  one line for a mistake
 from presets import DEFAULT_PRESET, PRECISIONS, PRESETS, preset_options  # noqa: E402
 
@@ -44,7 +47,16 @@ def parse_args():
                    "(default: auto, train.py's choice for this machine)")
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="XLA for our loop, as train.py's flag (default: auto)")
+    p.add_argument("--image-size", default="32", help="comma-separated image sizes to time each preset at, "
+                   f"from {', '.join(map(str, IMAGE_SIZES))}, as train.py --image-size; --data is upscaled to "
+                   "each (default: 32)")
     args = p.parse_args()
+    sizes = [size.strip() for size in args.image_size.split(",")]
+    bad = [size for size in sizes if size not in {str(s) for s in IMAGE_SIZES}]
+    if bad or len(set(sizes)) != len(sizes):
+        p.error(f"--image-size {args.image_size}: must be distinct sizes from {', '.join(map(str, IMAGE_SIZES))}, "
+                "comma-separated")
+    args.image_sizes = [int(size) for size in sizes]
     for flag, low in (("steps", 1), ("repeats", 1), ("warmup", 0)):
         if getattr(args, flag) < low:
             p.error(f"--{flag} {getattr(args, flag)}: must be at least {low}")
@@ -105,8 +117,7 @@ class ReferenceClassicLoop:
 class OurLoop:
     """train.py's step for a preset, fed by train.py's tf.data pipeline."""
 
-    def __init__(self, images, classes, preset, jit_compile):
-        config = preset_options(preset)
+    def __init__(self, images, classes, config, jit_compile):
         self.run = build_networks(config, tf.distribute.get_strategy(), jit_compile)  # train.py's own networks
         self.batches = iter(make_dataset(images, real_images_per_step(config), 0,
                                          classes=classes if config["conditional"] else None).repeat())
@@ -169,13 +180,13 @@ def peak_gflops(repeats=5):
     return rates
 
 
-def compare(preset, images, classes, args, precision):
+def compare(config, images, classes, args, precision):
     """Medians of it/s of our step in float32 and in `precision`, and of the reference loop (always float32)."""
     keras.mixed_precision.set_global_policy("float32")
-    loops = {"reference": ReferenceClassicLoop(images, preset_options(preset))}
+    loops = {"reference": ReferenceClassicLoop(images, config)}
     for name in dict.fromkeys(["float32", precision]):  # each loop's networks are built under its own policy
         devices.set_precision(name)
-        loops[name] = OurLoop(images, classes, preset, devices.use_jit(args.jit_compile))
+        loops[name] = OurLoop(images, classes, config, devices.use_jit(args.jit_compile))
     keras.mixed_precision.set_global_policy("float32")
     ours = loops[precision]
     for loop in loops.values():
@@ -193,11 +204,21 @@ def compare(preset, images, classes, args, precision):
     return medians, flops, ours.run.config, part_milliseconds
 
 
+def images_at(size, args):
+    """(images, classes) to time with at size x size: --data upscaled (beyond 32x32, its first 5,000 images
+    only: the reference loop keeps them all as float32, and speed depends on neither their count nor their
+    content), or 5,000 random images."""
+    if args.data:
+        images, classes = args.images
+        if size != images.shape[1]:
+            images, classes = resize_images(images[:5000], size), classes[:5000]
+        return images, classes
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (5000, size, size, 3), dtype=np.uint8), rng.integers(0, 10, 5000)
+
+
 def main():
     args = ARGS or parse_args()
-    rng = np.random.default_rng(0)
-    images, classes = (args.images if args.data
-                       else (rng.integers(0, 256, (5000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 5000)))
     precision, reason = devices.resolve_precision(args.precision, "--precision")
     jit_compile = devices.use_jit(args.jit_compile)
     print(f"precision {precision}: {reason}; {devices.summary(tf.distribute.get_strategy(), precision, jit_compile)}")
@@ -205,32 +226,48 @@ def main():
     for name, rate in peaks.items():
         print(f"peak {name}: {rate:.1f} GFLOP/s")
     conv_peak = peaks["conv 3x3 128->128 on 128x16x16"]
+    by_size = {}  # (preset, image size): our step's it/s
     for preset in args.presets.split(","):
-        medians, flops, config, parts = compare(preset, images, classes, args, precision)
-        ours, reference = medians[precision], medians["reference"]
-        achieved = flops["total"] * ours / 1e9
-        print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
-              f"width {config['width']}):")
-        for part, value in flops.items():
-            print(f"  FLOPs per iteration, {part}: {value / 1e9:.2f} G")
-        if precision != "float32":
-            print(f"  train.py step, float32: {medians['float32']:.3f} it/s, "
-                  f"{medians['float32'] * config['batch_size']:.0f} images/s")
-        print(f"  train.py step, {precision}: {ours:.3f} it/s, {ours * config['batch_size']:.0f} images/s, "
-              f"{achieved:.1f} GFLOP/s = {100 * achieved / conv_peak:.0f}% of the float32 convolution peak")
-        print(f"  speed-up of {precision} over float32: {ours / medians['float32']:.2f}x")
-        print(f"  reference classic loop, same networks and batch: {reference:.3f} it/s, "
-              f"{reference * config['batch_size']:.0f} images/s")
-        print(f"  ratio (train.py step / classic loop): {ours / reference:.2f}x")
-        d_steps = config["d_steps"]  # the fakes and the D step happen d_steps times per iteration
-        floor = sum(value * (d_steps if name in ("fakes for D", "D step") else 1) for name, value in parts.items())
-        print("  where the step's time goes, each call timed alone: "
-              + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
-              + f"; everything else (data, Python, statistics) {1000 / ours - floor:.1f} ms"
-              + (" (below zero: timing noise)" if floor > 1000 / ours else ""))
-        print(f"  with no overhead at all: {1000 / floor:.3f} it/s = {1000 / floor / reference:.2f}x the classic loop")
+        for size in args.image_sizes:
+            by_size[preset, size] = report(preset, size, args, precision, conv_peak)
+    if len(args.image_sizes) > 1:
+        first = args.image_sizes[0]
+        for preset in args.presets.split(","):
+            rates = [(size, by_size[preset, size]) for size in args.image_sizes]
+            print(f"\npreset {preset}, train.py step ({precision}) by image size: " + ", ".join(
+                f"{size}x{size} {rate:.3f} it/s ({rate / by_size[preset, first]:.2f}x)" for size, rate in rates))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"\npeak resident memory of this process: {peak_mb:.0f} MB")
+
+
+def report(preset, size, args, precision, conv_peak):
+    """Time one preset at one image size and print what was measured; returns our step's it/s."""
+    images, classes = images_at(size, args)
+    medians, flops, config, parts = compare(dict(preset_options(preset), image_size=size), images, classes, args,
+                                            precision)
+    ours, reference = medians[precision], medians["reference"]
+    achieved = flops["total"] * ours / 1e9
+    print(f"\npreset {preset} (batch {config['batch_size']}, architecture {config['architecture']}, "
+          f"width {config['width']}, {size}x{size} images):")
+    for part, value in flops.items():
+        print(f"  FLOPs per iteration, {part}: {value / 1e9:.2f} G")
+    if precision != "float32":
+        print(f"  train.py step, float32: {medians['float32']:.3f} it/s, "
+              f"{medians['float32'] * config['batch_size']:.0f} images/s")
+    print(f"  train.py step, {precision}: {ours:.3f} it/s, {ours * config['batch_size']:.0f} images/s, "
+          f"{achieved:.1f} GFLOP/s = {100 * achieved / conv_peak:.0f}% of the float32 convolution peak")
+    print(f"  speed-up of {precision} over float32: {ours / medians['float32']:.2f}x")
+    print(f"  reference classic loop, same networks and batch: {reference:.3f} it/s, "
+          f"{reference * config['batch_size']:.0f} images/s")
+    print(f"  ratio (train.py step / classic loop): {ours / reference:.2f}x")
+    d_steps = config["d_steps"]  # the fakes and the D step happen d_steps times per iteration
+    floor = sum(value * (d_steps if name in ("fakes for D", "D step") else 1) for name, value in parts.items())
+    print("  where the step's time goes, each call timed alone: "
+          + ", ".join(f"{name} {value:.1f} ms" for name, value in parts.items())
+          + f"; everything else (data, Python, statistics) {1000 / ours - floor:.1f} ms"
+          + (" (below zero: timing noise)" if floor > 1000 / ours else ""))
+    print(f"  with no overhead at all: {1000 / floor:.3f} it/s = {1000 / floor / reference:.2f}x the classic loop")
+    return ours
 
 
 if __name__ == "__main__":

@@ -202,8 +202,9 @@ def check_memory(config):
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     needed = estimated_memory(config)
     if needed > total:
+        size = f", --image-size {config['image_size']}" if config["image_size"] != 32 else ""
         raise RunError(f"--width {config['width']}, --latent-dim {config['latent_dim']}, --batch-size "
-                       f"{config['batch_size']}: training would need about {needed / 2**30:.0f} GiB of memory, "
+                       f"{config['batch_size']}{size}: training would need about {needed / 2**30:.0f} GiB of memory, "
                        f"this machine has {total / 2**30:.0f} GiB")
 
 
@@ -234,6 +235,8 @@ def read_config(run_dir, flag="--resume"):
     if not isinstance(config, dict):
         raise RunError(f"{path}: holds a JSON {type(config).__name__}, not a run's options")
     config.setdefault("conditional", CLASSIC["conditional"])  # runs from before --conditional existed
+    config.setdefault("image_size", 32)  # runs from before --image-size: CIFAR-10's 32x32, its ten classes
+    config.setdefault("class_names", None)
     return config
 
 

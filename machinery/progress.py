@@ -93,7 +93,8 @@ def append_result(run_dir, entry):
     return path
 
 
-MAX_FRAME_PIXELS = 4096 * 4096  # a progress grid is about 300 x 300 pixels; far larger is no grid of ours
+MAX_FRAME_PIXELS = 4096 * 4096  # a progress grid is 274 (32x32) to 1042 (128x128) pixels square; far larger
+#                                  is no grid of ours
 
 
 def progress_gif(run_dir, path, seconds_per_frame=0.5, label_height=14):
@@ -170,8 +171,9 @@ def read_grid(path):
 
 
 def grid_pixels(images, columns):
-    """Float images in [-1, 1], [N, 32, 32, 3], as one uint8 mosaic: one image pixel per mosaic pixel,
-    exactly (rows * (32 + pad) + pad) x (columns * (32 + pad) + pad), black between."""
+    """Float images in [-1, 1], [N, size, size, 3] (the run's --image-size), as one uint8 mosaic: one image
+    pixel per mosaic pixel, exactly (rows * (size + pad) + pad) x (columns * (size + pad) + pad), black between:
+    an 8x8 progress grid is 274 pixels square at 32x32, 530 at 64x64, 1042 at 128x128."""
     from defDATA import unscale_images
 
     pixels = unscale_images(images)

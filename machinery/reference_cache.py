@@ -1,7 +1,7 @@
 """The cache of evaluate.py's reference statistics (--cache-dir, ~/.cache/keras-gan-cifar10 by default).
 
 The statistics of the real images are the same for every run scored with the
-same data, feature network and N, and computing them takes minutes, so each
+same data, feature network, N and image size, and computing them takes minutes, so each
 combination is kept as one .npz file. The cache saves time; it is never a
 reason to fail, nor a way in:
   * the folder is checked before any work: a path that can never be a folder
@@ -41,13 +41,16 @@ def check_cache_dir(folder):
     return None
 
 
-def reference_path(cache_dir, data, split, identity, n):
-    """The cache file of the statistics of n images of `data`'s split ("train" or "test") through the network
-    with this identity."""
+def reference_path(cache_dir, data, split, identity, n, image_size):
+    """The cache file of the statistics of n images of `data`'s split ("train" or "test"), at image_size x
+    image_size, through the network with this identity."""
     source = os.path.abspath(data) if data else "keras-download"
     if data and os.path.exists(data):  # a changed archive gets new statistics
         source += f"|{os.path.getsize(data)}|{int(os.path.getmtime(data))}"
-    key = hashlib.sha256(json.dumps([source, split, identity, n]).encode()).hexdigest()[:20]
+    # Upscaled images have other features. 32x32 keys have no size in them: they are the keys of the caches
+    # written before --image-size existed, which stay valid.
+    parts = [source, split, identity, n] + ([image_size] if image_size != 32 else [])
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
     return os.path.join(cache_dir, f"reference-{key}.npz")
 
 

@@ -11,6 +11,8 @@ run (train.py --conditional) evaluate.py adds two scores that can:
     benchmarks/train_classifier.py) assigns to the class asked for. Chance is
     1 in the number of classes; the ceiling is the same classifier's accuracy
     on real test images, printed beside it.
+Images of a run at --image-size 64 or 128 are shrunk (antialiased) to the classifier's 32x32 for class
+agreement, and compared with real images upscaled to their size for the per-class KID.
 """
 import os
 
@@ -41,7 +43,8 @@ def check_classifier_file(path):
 
 
 def load_classifier(path):
-    """A .keras classifier: [N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities. Raises ValueError."""
+    """A .keras classifier: [N, 32, 32, 3] in [-1, 1] -> [N, 10] class probabilities (bigger images are
+    shrunk to its size, class_scores). Raises ValueError."""
     import keras
 
     try:
@@ -79,13 +82,13 @@ def unscored_reason(real_count, generated_count, data):
 
 
 def class_scores(generated, generated_classes, generated_features, network, data, classes, batch_size,
-                 classifier=None, names=CLASS_NAMES, image_size=32):
+                 classifier=None, names=CLASS_NAMES):
     """The conditional scores of generated images (in [-1, 1]) drawn for `generated_classes`, with
     their features from `network`: a dict for eval.json. `classes`: the classes the run trained on.
     A class with too few real or generated images is named in "classes_not_scored" and left out (never NaN).
-    `names`: the run's class names (defDATA.class_names); `image_size`: its images' size."""
+    `names`: the run's class names (defDATA.class_names). Real images are loaded at the generated ones' size."""
     real, real_classes = real_images_of_classes(data, "train", classes, per_class=len(generated) // len(classes),
-                                                image_size=image_size)
+                                                image_size=generated.shape[1])
     reasons = {c: unscored_reason(np.sum(real_classes == c), np.sum(generated_classes == c), data) for c in classes}
     for c, reason in reasons.items():
         if reason:
@@ -101,8 +104,11 @@ def class_scores(generated, generated_classes, generated_features, network, data
              "classes_not_scored": [names[c] for c in classes if reasons[c]],
              "class_agreement": None, "classifier_test_accuracy": None}
     if classifier is not None:
-        def predict(images):
-            return np.asarray(classifier.predict_on_batch(images))
+        from scoring.features import resize
+
+        def predict(images):  # images of another size (--image-size 64, 128) resized to the classifier's
+            size = classifier.input_shape[1]
+            return np.asarray(classifier.predict_on_batch(images if images.shape[1] == size else resize(images, size)))
 
         entry["class_agreement"] = round(class_agreement(in_batches(predict, generated, batch_size),
                                                          generated_classes), 4)

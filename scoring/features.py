@@ -47,9 +47,10 @@ def file_identity(path):
 
 
 def resize(images, size):
-    """Bilinear upsampling of [B, 32, 32, 3] images to size x size."""
+    """Bilinear resizing of [B, H, W, 3] images to a network's size x size: upsampling (CIFAR-10's 32x32 to
+    MobileNet's 224x224), or antialiased downsampling when the images are larger than the network's input."""
     import tensorflow as tf
-    return tf.image.resize(images, (size, size), method="bilinear").numpy()
+    return tf.image.resize(images, (size, size), method="bilinear", antialias=images.shape[1] > size).numpy()
 
 
 class KerasFeatures:

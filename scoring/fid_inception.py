@@ -15,8 +15,8 @@ Two quirks make the old graph what it is, and both are kept here:
     border (TensorFlow's "same" average pooling does so too), and the last
     block pools its fourth branch with a *max* pool instead;
   * images are resized to 299x299 with TensorFlow 1's bilinear resize, which
-    reads output pixel i at input position i * 32/299 (no half-pixel
-    offset), and scaled from [0, 255] to (x - 128) / 128.
+    reads output pixel i at input position i * H/299 (32/299 for CIFAR-10's
+    H = 32; no half-pixel offset), and scaled from [0, 255] to (x - 128) / 128.
 
 The weights come from NVIDIA's TorchScript copy of that graph
 (`inception-2015-12-05.pt`, used by StyleGAN2-ADA, StyleGAN3 and clean-fid),
@@ -31,6 +31,7 @@ from keras import layers
 
 
 INPUT_SIZE = 299    # the graph's input: 299x299 RGB
+RESIZE_LAYER = "resize_like_tensorflow_1"  # the only layer whose work depends on the size of the images
 FEATURES = 2048     # pool3, the features FID compares
 BATCH_NORM_EPSILON = 1e-3
 
@@ -157,11 +158,20 @@ def apply(x, module, name):
 def build_fid_inception(layers_module, image_shape=(32, 32, 3)):
     """The Keras model: [N, H, W, 3] pixels in [0, 255] -> [N, 2048] pool3 features, its weights set."""
     pixels = keras.Input(image_shape, name="pixels")
-    x = TensorFlow1Resize(name="resize_like_tensorflow_1")(pixels)   # 299x299x3 in [-1, 1)
+    x = TensorFlow1Resize(name=RESIZE_LAYER)(pixels)                 # 299x299x3 in [-1, 1)
     features = run_in_order(x, layers_module, "inception")           # 2048 (after the 8x8 average pool)
     model = keras.Model(pixels, features, name="fid_inception")
     set_weights(model, layers_module)
     return model
+
+
+def for_image_size(model, size):
+    """The FID network `model` for size x size images (train.py --image-size): a new input and its own
+    resize to 299x299, in front of `model`'s layers after the resize, which it shares (the same weights)."""
+    after_resize = keras.Model(model.get_layer(RESIZE_LAYER).output, model.output, name="inception")
+    pixels = keras.Input((size, size, 3), name="pixels")
+    return keras.Model(pixels, after_resize(TensorFlow1Resize(name=RESIZE_LAYER)(pixels)),
+                       name=f"fid_inception_{size}")
 
 
 def set_weights(model, module, name="inception"):

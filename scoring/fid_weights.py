@@ -185,10 +185,15 @@ class FIDInceptionFeatures:
             self.model = convert(path or source_file(spec, use_cache=False), MODELS_DIR)
         self.identity = "fid-inception-2015-12-05:" + STANDARD_CHECKSUM[:16]  # part of the reference cache's key
         self.feature_size = self.model.output_shape[-1]  # 2048
+        self.models = {self.model.input_shape[1]: self.model}  # one per image size, the same weights (32x32 first)
 
     def __call__(self, images):
         from defDATA import unscale_images
+        from scoring.fid_inception import for_image_size
 
         # Rounded to 8 bits first, as every paper's images were when saved as PNG files.
         pixels = unscale_images(images).astype(np.float32)
-        return np.asarray(self.model.predict_on_batch(pixels)), None
+        size = pixels.shape[1]
+        if size not in self.models:  # --image-size 64 or 128: the same network behind a resize from that size
+            self.models[size] = for_image_size(self.model, size)
+        return np.asarray(self.models[size].predict_on_batch(pixels)), None

@@ -6,7 +6,7 @@ generated image beside the training images closest to it: near-copies show up
 at once as twins. "Closest" is measured in the feature network's space when
 `--features` is given (what the scores compare: the same object in another
 pose or colour is near), else in pixel space (exact copies, shifted colours
-excluded).
+excluded). Training images are searched at the run's size (upscaled as train.py upscaled them).
 """
 import numpy as np
 
@@ -16,15 +16,20 @@ from scoring.scores import nearest_neighbours
 
 
 def features_of(images, network, batch_size=FEATURE_BATCH):
-    """[N, d] features of images in [-1, 1]: the network's, or the pixels themselves when network is None."""
+    """[N, d] features of images, floats in [-1, 1] or uint8 pixels (scaled one batch at a time): the network's,
+    or without one the pixel values in [0, 255] themselves (of uint8 pixels, a view: 50,000 128x128 images
+    would take 10 GB as floats; nearest_neighbours converts a block at a time)."""
     if network is None:
-        return np.asarray(images, np.float32).reshape(len(images), -1)
-    return np.concatenate([network(images[start:start + batch_size])[0] for start in range(0, len(images), batch_size)])
+        if images.dtype == np.uint8:
+            return images.reshape(len(images), -1)
+        return ((np.asarray(images, np.float32) + 1.0) * 127.5).reshape(len(images), -1)  # as unscaled, unrounded
+    parts = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+    return np.concatenate([network(scale_images(part) if part.dtype == np.uint8 else part)[0] for part in parts])
 
 
-def training_images_to_search(data, classes, features, neighbours, image_size=32):
-    """The training images (uint8) of the run's classes, at its image size, checked before TensorFlow loads.
-    Raises ValueError."""
+def training_images_to_search(data, classes, features, neighbours, image_size):
+    """The training images (uint8, image_size x image_size) of the run's classes, checked before TensorFlow
+    loads. Raises ValueError."""
     from scoring.features import check_feature_spec
 
     if neighbours < 1:
@@ -43,9 +48,9 @@ def nearest_training_grid(generated, training_images, features, neighbours):
     from scoring.features import load_feature_network
 
     network = load_feature_network(features) if features else None
-    training = scale_images(training_images)
-    nearest = nearest_neighbours(features_of(generated, network), features_of(training, network), neighbours)
-    rows = [np.concatenate([image[None], training[indices]]) for image, indices in zip(generated, nearest)]
+    nearest = nearest_neighbours(features_of(generated, network), features_of(training_images, network), neighbours)
+    rows = [np.concatenate([image[None], scale_images(training_images[indices])])
+            for image, indices in zip(generated, nearest)]
     return np.concatenate(rows), f"{network.name} features" if network else "pixels"
 
 

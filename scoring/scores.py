@@ -160,9 +160,11 @@ def precision_recall_density_coverage(real, generated, k=NEIGHBOURS, block=BLOCK
             "density": float(np.mean(inside_real) / k), "coverage": float(np.mean(nearest_generated <= real_radii))}
 
 
-def nearest_neighbours(queries, references, count, block=BLOCK * 10):
+def nearest_neighbours(queries, references, count, block=None):
     """Indices [len(queries), count] of each query's `count` nearest references, nearest first.
-    The references are searched in blocks, so 50,000 training images fit in memory."""
+    The references are searched in blocks (by default of ~2**25 numbers: 10,000 32x32 images, 682 at
+    128x128), each converted to float64 only then, so 50,000 training images of any size fit in memory."""
+    block = block or max(1, min(BLOCK * 10, 2**25 // max(1, np.prod(references.shape[1:], dtype=int))))
     best_distances = np.full((len(queries), 0), np.inf)
     best_indices = np.zeros((len(queries), 0), int)
     for start in range(0, len(references), block):

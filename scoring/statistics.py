@@ -1,8 +1,9 @@
 """Streaming images through a feature network into the statistics every score needs (evaluate.py), and
 the in-training scorer of train.py --eval-every (TrainingEvaluator).
 
-Real images' statistics are computed once per (data, split, feature network, N) and cached
-(machinery/reference_cache.py); generated images are drawn in batches from a fixed seed, so two
+Real images' statistics are computed once per (data, split, feature network, N, image size) and cached
+(machinery/reference_cache.py); at a run's --image-size 64 or 128 the real images are upscaled to it first
+(defDATA.resize_images), as train.py trained on them; generated images are drawn in batches from a fixed seed, so two
 evaluations of one generator see the same images.
 """
 import os
@@ -26,7 +27,7 @@ class EvalError(Exception):
 # Streaming images through a feature network.
 # ---------------------------------------------------------------------------
 def feature_statistics(batches, network, total, seed=0, full_rank=True, kept=None, label=None):
-    """FeatureStatistics of an iterable of [B, 32, 32, 3] batches in [-1, 1].
+    """FeatureStatistics of an iterable of [B, size, size, 3] batches in [-1, 1] (any size the network resizes).
 
     A d-dimensional covariance needs more than d samples to be full rank; with
     fewer, the Fréchet distance is still defined but mostly measures the lack
@@ -81,8 +82,8 @@ def generated_batches(generator, total, batch_size, seed, classes=None):
         yield draw(generator, noise, batch_classes, batch_size), batch_classes
 
 
-def pick_real(data, split, n, seed, image_size=32):
-    """n real images of a split (a seeded random subset when there are more), at image_size (defDATA.load_data)."""
+def pick_real(data, split, n, seed, image_size):
+    """n real images of a split (a seeded random subset when there are more), at image_size x image_size."""
     try:
         images, _ = load_data(data, split=split, image_size=image_size)
     except DataError as error:
@@ -92,18 +93,19 @@ def pick_real(data, split, n, seed, image_size=32):
     return images
 
 
-def real_statistics(network, data, split, n, batch_size, cache_dir, image_size=32):
-    """Statistics of n real images of one split: "train" (the reference every score is measured against) or
-    "test" (the floor, with --real-test), at image_size. Computed once and cached in cache_dir (None: not
-    cached; machinery/reference_cache.py says how a damaged cache is handled). An image folder has only "train"."""
+def real_statistics(network, data, split, n, batch_size, cache_dir, image_size):
+    """Statistics of n real images of one split, at image_size x image_size: "train" (the reference every
+    score is measured against) or "test" (the floor, with --real-test; an image folder has only "train").
+    Computed once and cached in cache_dir (None: not cached; machinery/reference_cache.py says how a damaged
+    cache is handled)."""
     try:  # an image folder's content and size are part of the key: a changed folder gets new statistics
         identity = "|".join(filter(None, [network.identity, data_version(data, image_size)]))
     except DataError as error:
         raise EvalError(str(error)) from None
-    path = reference_path(cache_dir, data, split, identity, n) if cache_dir else None
+    path = reference_path(cache_dir, data, split, identity, n, image_size) if cache_dir else None
     reference = load_reference(path, network.feature_size) if path else None
     if reference is None:
-        images = pick_real(data, split, n, seed=0 if split == "train" else 1, image_size=image_size)
+        images = pick_real(data, split, n, 0 if split == "train" else 1, image_size)
         stats = feature_statistics(real_batches(images, batch_size), network, len(images),
                                    label=f"{len(images)} real {split} images")
         reference = statistics_table(stats)
@@ -124,10 +126,10 @@ def statistics_table(stats):
 
 class TrainingEvaluator:
     """Scores a generator during training: Fréchet distance of `samples` generated
-    images against as many training images (reference statistics cached)."""
+    images against as many training images at the run's size (reference statistics cached)."""
 
-    def __init__(self, features, samples, data, classes=None, batch_size=FEATURE_BATCH, cache_dir=DEFAULT_CACHE,
-                 image_size=32):
+    def __init__(self, features, samples, data, image_size, classes=None, batch_size=FEATURE_BATCH,
+                 cache_dir=DEFAULT_CACHE):
         try:
             self.network = load_feature_network(features)
         except ValueError as error:

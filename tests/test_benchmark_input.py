@@ -188,6 +188,7 @@ def test_classifier_stopped_by_ctrl_c_is_one_line(real_archive, tmp_path):
     (["--data", "/dev/zero"], "--data /dev/zero: is a character device, not a regular file or folder"),
     (["--presets", "classic,best"], "--presets: unknown preset 'best'"),
     (["--repeats", "0"], "--repeats 0: must be at least 1"),
+    (["--image-size", "32,48"], "--image-size 32,48: must be distinct sizes from 32, 64, 128"),
 ])
 def test_throughput_refuses_before_tensorflow_loads(arguments, message):
     """It read --data after loading TensorFlow (a DataError traceback), and an unknown preset or no

@@ -41,12 +41,15 @@ def test_class_agreement_counts_the_most_probable_class():
 
 
 class AlwaysClass:
-    """A stub classifier with known outputs: every image is class `number`."""
+    """A stub classifier with known outputs: every image is class `number`. It takes 32x32 images, as
+    benchmarks/train_classifier.py's, and records the shape of each batch it was given."""
+    input_shape = (None, 32, 32, 3)
 
     def __init__(self, number):
-        self.number = number
+        self.number, self.shapes = number, []
 
     def predict_on_batch(self, images):
+        self.shapes.append(images.shape[1:])
         return np.eye(10)[np.full(len(images), self.number)]
 
 
@@ -64,6 +67,23 @@ def test_class_scores_on_stubs(real_archive):
     assert entry["class_agreement"] == 0.5  # the stub says "ship" for all; half were asked to be ships
     _, test_classes = load_cifar10(real_archive, split="test", classes=[3, 8])
     assert entry["classifier_test_accuracy"] == round(float(np.mean(test_classes == 8)), 4)
+
+
+def test_class_scores_of_64_pixel_images(real_archive):
+    """--image-size 64: the per-class KID compares with real images upscaled to 64x64, and the 32x32
+    classifier gets the generated images shrunk to its size (it was given 64x64 ones, which it cannot take)."""
+    asked = np.array([3, 8] * 20, np.int32)
+    generated = np.zeros((40, 64, 64, 3), np.float32)
+    sizes = []
+
+    def network(images):  # features: the mean of each colour channel, and the size it was given
+        sizes.append(np.asarray(images).shape[1:])
+        return np.asarray(images).mean(axis=(1, 2)), None
+
+    classifier = AlwaysClass(8)
+    entry = class_scores(generated, asked, network(generated)[0], network, real_archive, [3, 8], 16, classifier)
+    assert set(sizes) == {(64, 64, 3)}  # generated and real images alike
+    assert set(classifier.shapes) == {(32, 32, 3)} and entry["class_agreement"] == 0.5
 
 
 def archive_without(path, missing, single=None):

@@ -89,7 +89,7 @@ def test_tflite_mobilenet_ranks_real_images_closer_than_noise(real_archive):
     from scoring.statistics import feature_statistics, pick_real, real_batches
     from scoring.features import load_feature_network
     network = load_feature_network(MOBILENET)
-    train, test = pick_real(real_archive, "train", 48, 0), pick_real(real_archive, "test", 48, 0)
+    train, test = pick_real(real_archive, "train", 48, 0, 32), pick_real(real_archive, "test", 48, 0, 32)
     noise = np.random.default_rng(0).uniform(-1, 1, (48, 32, 32, 3)).astype(np.float32)
     # 48 images cannot fill a 1024-d covariance, but they do rank real against noise.
     train_stats = feature_statistics(real_batches(train, 16), network, 48, full_rank=False)

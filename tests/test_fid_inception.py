@@ -181,15 +181,20 @@ def test_a_tensor_beyond_its_bytes_and_a_broken_zip_are_refused(tiny_file, tmp_p
         read_torchscript(str(broken))
 
 
-def test_the_resize_is_tensorflow_1s():
-    """TF-FID resized with tf.image.resize_bilinear of TensorFlow 1 (no half-pixel centres)."""
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_the_resize_is_tensorflow_1s(size):
+    """TF-FID resized with tf.image.resize_bilinear of TensorFlow 1 (no half-pixel centres), from CIFAR-10's
+    32x32 and from train.py --image-size 64 and 128 alike."""
     import tensorflow as tf
 
-    pixels = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    pixels = rng.uniform(0, 255, (2, size, size, 3)).astype(np.float32)
     ours = np.asarray(fid_inception.TensorFlow1Resize()(pixels)) * 128 + 128
     reference = tf.compat.v1.image.resize_bilinear(pixels, (299, 299), align_corners=False,
                                                    half_pixel_centers=False).numpy()
-    np.testing.assert_allclose(ours, reference, atol=1e-3)
+    # TensorFlow 1 computes each source position i * H/299 in float32, this resize in float64 (which keeps
+    # the 32x32 features bit for bit what they were): positions differ by up to ~H * 1e-7, pixels by less
+    # than a hundredth of a level.
+    np.testing.assert_allclose(ours, reference, atol=1e-3 * size / 32)
     assert np.abs(ours - tf.image.resize(pixels, (299, 299)).numpy()).max() > 1  # not TF 2's resize
 
 
@@ -247,6 +252,23 @@ def test_features_inception_is_the_fid_network_and_needs_its_file_only_once(tiny
     levels = rng.integers(0, 256, (3, 32, 32, 3)).astype(np.float32) / 127.5 - 1  # exact 8-bit values
     np.testing.assert_array_equal(network(levels + 0.001)[0], network(levels)[0])
     assert not np.array_equal(network(levels + 0.01)[0], network(levels)[0])  # more than half a level: a change
+
+
+def test_the_fid_network_takes_64_and_128_pixel_images(tiny_as_standard):
+    """--image-size 64 and 128: the network, built for 32x32 inputs, took no other size. Each size now
+    gets the same layers behind its own TensorFlow 1 resize: the features of a size are those of a network
+    built for it, and 32x32 images still go through the very model built for them."""
+    from scoring import features
+
+    network = features.load_feature_network(tiny_as_standard)
+    layers_module = fid_weights.find_layers(read_torchscript(tiny_as_standard))
+    for size in (32, 64, 128):
+        images = rng.integers(0, 256, (3, size, size, 3)).astype(np.float32) / 127.5 - 1  # exact 8-bit values
+        built = fid_inception.build_fid_inception(layers_module, (size, size, 3))
+        values, _ = network(images)
+        assert values.shape == (3, 12)
+        np.testing.assert_allclose(values, built.predict_on_batch((images + 1) * 127.5), rtol=1e-5, atol=1e-6)
+    assert network.models[32] is network.model and set(network.models) == {32, 64, 128}
 
 
 def test_a_pt_file_of_other_weights_is_refused_before_tensorflow(tiny_file):

@@ -158,12 +158,13 @@ def test_non_utf8_file_names_are_read_and_shown_escaped(tmp_path, cifar_images, 
     assert len(images) == 2 and "\\xff\\xfe.png not an image" in capsys.readouterr().err
 
 
-def test_a_folder_has_no_test_split_and_cifar_has_no_other_size(tmp_path, cifar_images):
+def test_a_folder_has_no_test_split_and_cifar_is_upscaled(tmp_path, cifar_images, capsys):
     root = make_folder(tmp_path / "pictures", *(part[:4] for part in cifar_images))
     with pytest.raises(DataError, match="a folder of pictures has no test split"):
         load_data(root, split="test")
-    with pytest.raises(DataError, match="--image-size 64: CIFAR-10's images are 32x32"):
-        load_data(MINI_ARCHIVE, image_size=64)
+    images, labels = load_data(MINI_ARCHIVE, split="test", classes=[3], image_size=64)
+    assert images.shape[1:] == (64, 64, 3) and images.dtype == np.uint8 and set(labels) == {3}
+    assert "upscaling" in capsys.readouterr().out  # said once, as it adds no detail
 
 
 def test_class_names_pick_classes_by_folder_name():
