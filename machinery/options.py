@@ -17,7 +17,7 @@ import tempfile
 from defDATA import CLASS_NAMES
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
-from machinery.safe_files import read_json
+from machinery.safe_files import names_a_link, read_json
 from presets import (ARCHITECTURES, AUGMENTATIONS, CLASSIC, LOSSES, PRECISIONS, SIGN_LABEL_LOSSES, OptionError,
                      estimated_memory, parse_policy, typed_options)
 
@@ -78,8 +78,8 @@ def check_output_image(flag, path, types=IMAGE_TYPES):
 
 def check_not_a_link(flag, folder):
     """Refuse a run folder given as a symbolic link: the project never writes through one (its files would
-    land, and --overwrite would delete, wherever it points). A trailing slash still names the link."""
-    if os.path.islink(folder.rstrip(os.sep) or folder):
+    land, and --overwrite would delete, wherever it points). `link/` and `link/.` still name the link."""
+    if names_a_link(folder):
         raise RunError(f"{flag} {folder}: is a symbolic link; give the folder itself ({os.path.realpath(folder)})")
 
 

@@ -1,0 +1,52 @@
+"""What the final hostile pass of issue 24 found: a link named with a trailing '/.' or '/', a user's
+config.json taken for a run's, --strategy multi-worker without TF_CONFIG, range messages that did not
+state the range, and --dry-run --resume refused for a flag the user never typed."""
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT, run_script
+from machinery import output_files
+from machinery.options import RunError, check_not_a_link
+from test_bad_input import tree_digest
+
+
+@pytest.fixture
+def linked_folder(tmp_path):
+    """A folder with a subfolder, and a symbolic link to it."""
+    (tmp_path / "target" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "target", target_is_directory=True)
+    return str(tmp_path / "link")
+
+
+# Each names the link's target through the link; os.path.islink is False for all of them.
+SPELLINGS = ["{link}/.", "{link}/./", "{link}//", "{link}/sub/.."]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_run_folder_named_through_its_link_is_refused_however_spelled(linked_folder, spelling):
+    """--resume LINK/. and --out LINK/. --overwrite trained and overwrote files in the link's target."""
+    with pytest.raises(RunError, match="is a symbolic link; give the folder itself"):
+        check_not_a_link("--resume", spelling.format(link=linked_folder))
+
+
+@pytest.mark.parametrize("spelling", ["{link}/", "{link}/."])
+def test_individual_images_are_never_written_through_a_linked_folder(linked_folder, spelling):
+    """samples.py --individual LINK/ wrote sample_0000.png ... into the link's target."""
+    with pytest.raises(output_files.OutputError, match="is a symbolic link"):
+        output_files.check_new_images("--individual", spelling.format(link=linked_folder), 2, False)
+    assert os.listdir(os.path.join(os.path.dirname(linked_folder), "target")) == ["sub"]
+
+
+def test_samples_never_writes_its_grid_into_a_run_named_through_its_link(tmp_path):
+    """samples.py LINK/. wrote samples.png into the linked run."""
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), run)
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    before = tree_digest(str(run))
+    result = run_script("samples.py", f"{tmp_path / 'link'}/.", timeout=120)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]
+    assert "is a symbolic link" in lines[0], lines[0]
+    assert tree_digest(str(run)) == before
