@@ -50,3 +50,17 @@ def test_samples_never_writes_its_grid_into_a_run_named_through_its_link(tmp_pat
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert "is a symbolic link" in lines[0], lines[0]
     assert tree_digest(str(run)) == before
+
+
+@pytest.mark.parametrize("flag, value, bound", [("--steps-per-epoch", "10000000000", "1000000000"),
+                                                ("--keep", "10000000", "1000000"),
+                                                ("--checkpoint-every", "10000000000", "1000000000"),
+                                                ("--eval-every", "100000000", "10000000"),
+                                                ("--warmup-steps", "10000000000", "1000000000")])
+def test_a_value_above_its_range_is_told_the_range(tmp_path, flag, value, bound):
+    """--steps-per-epoch 10000000000 said "must be at least 1"."""
+    result = run_script("train.py", "--out", str(tmp_path / "run"), flag, value, timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]
+    assert lines[0].startswith(f"error: {flag} {value}: must be from ") and lines[0].endswith(f"to {bound}"), lines[0]
+    assert not (tmp_path / "run").exists()
