@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, run_script
-from machinery import output_files
+from machinery import cluster_wait, output_files
 from machinery.options import RunError, check_not_a_link
 from test_bad_input import tree_digest
 
@@ -50,6 +50,18 @@ def test_samples_never_writes_its_grid_into_a_run_named_through_its_link(tmp_pat
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert "is a symbolic link" in lines[0], lines[0]
     assert tree_digest(str(run)) == before
+
+
+@pytest.mark.parametrize("tf_config", [None, "{}"])
+def test_a_cluster_of_one_has_no_other_workers(tf_config):
+    """--strategy multi-worker with no TF_CONFIG (or '{}', which check_tf_config accepts) was a KeyError traceback."""
+    assert cluster_wait.other_workers(tf_config) == []
+
+
+def test_multi_worker_strategy_reads_no_tf_config_it_may_lack():
+    """devices.py read os.environ["TF_CONFIG"], which is absent on a machine training alone."""
+    with open(os.path.join(ROOT, "machinery", "devices.py")) as file_object:
+        assert 'os.environ["TF_CONFIG"]' not in file_object.read()
 
 
 @pytest.mark.parametrize("flag, value, bound", [("--steps-per-epoch", "10000000000", "1000000000"),
