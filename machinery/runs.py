@@ -61,6 +61,7 @@ def check_new_run_dir(run_dir, overwrite):
         if not os.path.exists(os.path.join(run_dir, "config.json")):
             raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
                            "(no config.json)")
+        check_config_is_a_runs(run_dir)
         foreign = run_files.foreign_file(run_dir)
         if foreign:  # --overwrite removes only what this project wrote
             raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
@@ -88,6 +89,17 @@ def check_new_run_dir(run_dir, overwrite):
     if free < MIN_FREE_BYTES:
         raise RunError(f"--out {run_dir}: only {free >> 20} MB free on that disk, "
                        f"a run needs at least {MIN_FREE_BYTES >> 20} MB")
+
+
+def check_config_is_a_runs(run_dir):
+    """Refuse --overwrite of a folder whose config.json is not a run's: a file's name alone does not make
+    it this project's, and a person's own config.json is never replaced."""
+    try:
+        options.check_config_values(options.read_config(run_dir, "--out"), "config.json")
+    except RunError as error:
+        reason = str(error).split(": ", 1)[-1]  # without the path, which the message names already
+        raise RunError(f"--out {run_dir}: --overwrite refused, its config.json is not a run's ({reason}); "
+                       "move it away, or choose another --out") from None
 
 
 def lock_run_dir(run_dir):

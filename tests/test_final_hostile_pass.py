@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, run_script
-from machinery import cluster_wait, output_files
+from machinery import cluster_wait, output_files, runs
 from machinery.options import RunError, check_not_a_link
 from test_bad_input import tree_digest
 
@@ -50,6 +50,15 @@ def test_samples_never_writes_its_grid_into_a_run_named_through_its_link(tmp_pat
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert "is a symbolic link" in lines[0], lines[0]
     assert tree_digest(str(run)) == before
+
+
+@pytest.mark.parametrize("text", ["my own settings", '{"theme": "dark"}', "[1, 2]"])
+def test_overwrite_never_takes_a_persons_config_json_for_a_run(tmp_path, text):
+    """--out DIR --overwrite replaced a folder's config.json that was no run's (any file of that name passed)."""
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(RunError, match="--overwrite refused.*config.json.*not a run's"):
+        runs.check_new_run_dir(str(tmp_path), overwrite=True)
+    assert (tmp_path / "config.json").read_text() == text
 
 
 @pytest.mark.parametrize("tf_config", [None, "{}"])
