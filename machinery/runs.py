@@ -196,11 +196,20 @@ def check_enough_images(config, count):
 
 def apply_dry_run(args):
     """--dry-run: DRY_RUN's tiny epochs, into a fresh folder in the system's temporary folder (created
-    only once every check has passed)."""
+    only once every check has passed). Checked first, before its tiny sizes replace the typed ones: a
+    refusal then names what the user typed, not --dry-run's own --batch-size."""
+    refuse_dry_run_into_a_run(args)
     args.epochs, args.steps_per_epoch = DRY_RUN["epochs"], DRY_RUN["steps_per_epoch"]
     args.batch_size = min(args.batch_size or DRY_RUN["batch_size"], DRY_RUN["batch_size"])
     args.out = args.out or os.path.join(tempfile.gettempdir(),
                                         f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+
+
+def refuse_dry_run_into_a_run(args):
+    """A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume)."""
+    for flag in ("overwrite", "resume"):
+        if args.dry_run and getattr(args, flag):
+            raise RunError(f"--dry-run: not with --{flag}; a smoke test writes a new folder, never into a run")
 
 
 def check_paths(args):
@@ -209,10 +218,7 @@ def check_paths(args):
     for flag in ("data", "out", "resume", "features"):
         if getattr(args, flag) == "":
             raise RunError(f"--{flag}: empty path")
-    # A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume).
-    for flag in ("overwrite", "resume"):
-        if args.dry_run and getattr(args, flag):
-            raise RunError(f"--dry-run: not with --{flag}; a smoke test writes a new folder, never into a run")
+    refuse_dry_run_into_a_run(args)
     if args.eval_every:
         try:
             check_feature_spec(args.features)

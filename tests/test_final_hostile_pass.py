@@ -85,3 +85,15 @@ def test_a_value_above_its_range_is_told_the_range(tmp_path, flag, value, bound)
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert lines[0].startswith(f"error: {flag} {value}: must be from ") and lines[0].endswith(f"to {bound}"), lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_dry_run_with_resume_names_resume(tmp_path):
+    """--dry-run --resume RUN said '--batch-size 32 differs from the run's 64', a flag the user never typed."""
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), run)
+    before = tree_digest(str(run))
+    result = run_script("train.py", "--dry-run", "--resume", str(run), timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]
+    assert lines[0].startswith("error: --dry-run: not with --resume"), lines[0]
+    assert tree_digest(str(run)) == before
