@@ -83,6 +83,18 @@ def check_not_a_link(flag, folder):
         raise RunError(f"{flag} {folder}: is a symbolic link; give the folder itself ({os.path.realpath(folder)})")
 
 
+def check_utf8_name(flag, folder):
+    """Refuse a run folder whose full name is not valid UTF-8 (a byte such as 0xff, which Python carries as a
+    surrogate): TensorFlow's event writer cannot take such a name, and would fail after the run had started."""
+    full = os.path.abspath(folder)  # the current folder's name counts too
+    try:
+        full.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(full).decode("utf-8", "backslashreplace")
+        raise RunError(f"{flag} {shown}: its name is not valid UTF-8, which TensorFlow cannot write "
+                       "to; rename it, or choose another folder") from None
+
+
 def check_output_folder(flag, folder):
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise RunError(f"{flag} {folder}: exists and is not a folder")

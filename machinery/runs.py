@@ -21,7 +21,7 @@ from defDATA import real_images_per_step
 from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
 from machinery import options
 from machinery.options import (RunError, add_device_arguments, check_new_config, check_not_a_link,  # noqa: F401
-                               check_numbers, check_writable_folder)  # RunError: train.py's
+                               check_numbers, check_utf8_name, check_writable_folder)  # RunError: train.py's
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
@@ -247,6 +247,7 @@ def check_run(args, config):
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
     check_not_a_link("--resume" if args.resume else "--out", args.resume or args.out or DEFAULT_RUN_DIR)
+    check_utf8_name("--resume" if args.resume else "--out", args.resume or args.out or DEFAULT_RUN_DIR)
     if args.resume:
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
         run_dir = args.resume

@@ -97,3 +97,15 @@ def test_dry_run_with_resume_names_resume(tmp_path):
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert lines[0].startswith("error: --dry-run: not with --resume"), lines[0]
     assert tree_digest(str(run)) == before
+
+
+def test_a_run_folder_whose_name_is_not_utf8_is_refused_before_anything_is_written(real_archive, tmp_path):
+    """--out 'r\\xff' (a Latin-1 name) wrote config.json, then TensorFlow's event writer failed with a traceback."""
+    run = os.path.join(str(tmp_path), "r\udcff")  # the byte 0xff, as Python carries a name that is not UTF-8
+    result = run_script("train.py", "--data", real_archive, "--out", run, "--epochs", "1", "--steps-per-epoch", "1",
+                        "--width", "0.125", "--latent-dim", "16", "--batch-size", "16", timeout=300,
+                        errors="backslashreplace")  # its output may hold the name's byte
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]
+    assert lines[0].startswith("error: --out ") and "not valid UTF-8" in lines[0], lines[0]
+    assert os.listdir(tmp_path) == []
