@@ -109,3 +109,19 @@ def test_a_run_folder_whose_name_is_not_utf8_is_refused_before_anything_is_writt
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]
     assert lines[0].startswith("error: --out ") and "not valid UTF-8" in lines[0], lines[0]
     assert os.listdir(tmp_path) == []
+
+
+MOBILENET = os.path.join(ROOT, "..", "shared", "models", "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite")
+
+
+@pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models' .tflite feature network")
+def test_quality_refuses_too_few_images_for_the_features_before_training(real_archive, tmp_path):
+    """benchmarks/quality.py --n 10 with 1024-d features trained every configuration, then evaluate.py refused."""
+    out = tmp_path / "benchmark"
+    result = run_script(os.path.join("benchmarks", "quality.py"), "--data", real_archive, "--features", MOBILENET,
+                        "--n", "10", "--steps", "1", "--out", str(out), timeout=300)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]
+    assert lines[0] == ("error: --n 10: 10 images are too few for a full-rank 1024-d covariance: "
+                        "use at least 1025"), lines[0]
+    assert not out.exists()
