@@ -19,6 +19,7 @@ from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import real_images_per_step
 from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
+from scoring.statistics import EvalError, check_enough
 from machinery import options
 from machinery.options import (RunError, add_device_arguments, check_new_config, check_not_a_link,  # noqa: F401
                                check_numbers, check_utf8_name, check_writable_folder)  # RunError: train.py's
@@ -213,16 +214,19 @@ def refuse_dry_run_into_a_run(args):
 
 
 def check_paths(args):
-    """Refuse empty paths (never "not given"), --dry-run into an existing run, and a --features file that
-    cannot be a feature network."""
+    """Refuse empty paths (never "not given"), --dry-run into an existing run, a --features file that
+    cannot be a feature network, and --eval-samples too few for its features (where their size is known
+    before TensorFlow loads: the FID network and .tflite files)."""
     for flag in ("data", "out", "resume", "features"):
         if getattr(args, flag) == "":
             raise RunError(f"--{flag}: empty path")
     refuse_dry_run_into_a_run(args)
     if args.eval_every:
         try:
-            check_feature_spec(args.features)
-        except ValueError as error:
+            feature_size = check_feature_spec(args.features)
+            if feature_size:
+                check_enough(args.eval_samples, feature_size, "--eval-samples")
+        except (ValueError, EvalError) as error:
             raise RunError(str(error)) from None
 
 

@@ -125,3 +125,14 @@ def test_quality_refuses_too_few_images_for_the_features_before_training(real_ar
     assert lines[0] == ("error: --n 10: 10 images are too few for a full-rank 1024-d covariance: "
                         "use at least 1025"), lines[0]
     assert not out.exists()
+
+
+@pytest.mark.skipif(not os.path.exists(MOBILENET), reason="needs ../shared/models' .tflite feature network")
+def test_train_refuses_too_few_eval_samples_before_tensorflow_loads(real_archive, tmp_path):
+    """train.py --eval-every 1 --eval-samples 10 with 1024-d features loaded TensorFlow before refusing."""
+    result = run_script("train.py", "--data", real_archive, "--out", str(tmp_path / "run"), "--eval-every", "1",
+                        "--eval-samples", "10", "--features", MOBILENET, timeout=300)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, lines[-8:]  # no TensorFlow start-up lines either
+    assert lines[0].startswith("error: --eval-samples 10: 10 images are too few"), lines[0]
+    assert not (tmp_path / "run").exists()
