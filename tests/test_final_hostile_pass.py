@@ -136,3 +136,26 @@ def test_train_refuses_too_few_eval_samples_before_tensorflow_loads(real_archive
     assert result.returncode != 0 and len(lines) == 1, lines[-8:]  # no TensorFlow start-up lines either
     assert lines[0].startswith("error: --eval-samples 10: 10 images are too few"), lines[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("script", ["samples.py", "evaluate.py"])
+def test_ctrl_c_is_one_line_not_a_traceback(real_archive, tmp_path, script):
+    """Ctrl-C while samples.py or evaluate.py loaded TensorFlow printed Python's KeyboardInterrupt traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(ROOT, "pretrained", "cifar10"), run)
+    if script == "evaluate.py" and not os.path.exists(MOBILENET):
+        pytest.skip("needs ../shared/models' .tflite feature network")
+    arguments = (["--out", str(tmp_path / "grid.png")] if script == "samples.py" else
+                 ["--data", real_archive, "--features", MOBILENET, "--n", "1100", "--cache-dir", str(tmp_path)])
+    process = subprocess.Popen([sys.executable, script, str(run), *arguments], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2)  # TensorFlow takes longer than this to load
+    process.send_signal(signal.SIGINT)
+    output = "".join(process.communicate(timeout=120))
+    assert process.returncode == 130 and "Traceback" not in output, output[-1500:]
+    assert output.strip().splitlines()[-1] == "stopped (Ctrl-C)", output[-500:]
