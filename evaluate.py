@@ -212,6 +212,9 @@ def main(argv=None):
             print(f"appended to {append_result(args.run_dir, entry)}")
     except (EvalError, RunError) as error:
         sys.exit(f"error: {one_line(error)}")
+    except KeyboardInterrupt:  # Ctrl-C: one line, as train.py says it, not Python's traceback
+        print("stopped (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

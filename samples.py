@@ -290,6 +290,9 @@ def main(argv=None):
         write_progress_animation(args) if args.progress else write_samples(args)  # the former: machinery/progress.py
     except (SampleError, RunError, OutputError) as error:
         sys.exit(f"error: {one_line(error)}")
+    except KeyboardInterrupt:  # Ctrl-C: one line, as train.py says it, not Python's traceback
+        print("stopped (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from machinery.numbers import real_number  # noqa: E402
 from machinery.options import ArgumentParser, RunError, check_writable_folder, one_line  # noqa: E402
 from scoring.class_scores import check_classifier_file  # noqa: E402  these three read no TensorFlow
 from scoring.features import check_feature_spec  # noqa: E402
+from scoring.statistics import EvalError, check_enough  # noqa: E402  no TensorFlow either
 from run_scripts import Signals, last_line, run_script, script  # noqa: E402  benchmarks/run_scripts.py
 
 
@@ -210,8 +211,10 @@ def main():
         tests = len(load_cifar10(args.data, split="test")[0])  # evaluate.py --real-test (the floor) needs --n of them
         if args.n > tests:
             raise ValueError(f"--n {args.n}: the test split holds only {tests} test images; use --n {tests} or less")
-        check_feature_spec(args.features)  # last: for 'inception' it may download its weights
-    except (DataError, ValueError) as error:
+        feature_size = check_feature_spec(args.features)  # last: for 'inception' it may download its weights
+        if feature_size:  # known now for the FID network and .tflite files: evaluate.py's check, before training
+            check_enough(args.n, feature_size)
+    except (DataError, ValueError, EvalError) as error:
         sys.exit(f"error: {one_line(error)}")
     common = ["--features", args.features, "--n", str(args.n)] + (["--data", args.data] if args.data else [])
     budgets = args.budget_list + [args.minutes]

@@ -48,8 +48,11 @@ def timeout_seconds(environ=os.environ):
 
 
 def other_workers(tf_config_text):
-    """The addresses in TF_CONFIG of every task but this one (TF_CONFIG checked by cluster.check_tf_config)."""
-    config = json.loads(tf_config_text)
+    """The addresses in TF_CONFIG of every task but this one (TF_CONFIG checked by cluster.check_tf_config).
+    None for no TF_CONFIG, and "{}", are a machine training alone: there is nobody to wait for."""
+    config = json.loads(tf_config_text) if tf_config_text else {}
+    if not config:
+        return []
     task = config["task"]
     return [address for job, addresses in config["cluster"].items() for index, address in enumerate(addresses)
             if (job, index) != (task["type"], task["index"])]

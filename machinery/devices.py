@@ -126,7 +126,7 @@ def multi_worker_strategy():
     stopped at once by Ctrl-C or SIGTERM (machinery/cluster_wait.py)."""
     from machinery import cluster_wait
 
-    peers, seconds = cluster_wait.other_workers(os.environ["TF_CONFIG"]), cluster_wait.timeout_seconds()
+    peers, seconds = cluster_wait.other_workers(os.environ.get("TF_CONFIG")), cluster_wait.timeout_seconds()
     if not peers:  # a cluster of one waits for nobody
         return tf.distribute.MultiWorkerMirroredStrategy()
     print(f"waiting up to {seconds:g} s for the other workers ({', '.join(peers)}) to join", flush=True)

@@ -17,7 +17,7 @@ import tempfile
 from defDATA import IMAGE_SIZES, DataError, class_names, data_class_names
 from machinery import cluster
 from machinery.numbers import real_number, whole_number
-from machinery.safe_files import read_json
+from machinery.safe_files import names_a_link, read_json
 from presets import (ADAPTIVE, ARCHITECTURES, AUGMENTATIONS, CLASSIC, LOSSES, PRECISIONS, SIGN_LABEL_LOSSES,
                      OptionError, estimated_memory, parse_policy, typed_options)
 
@@ -78,9 +78,21 @@ def check_output_image(flag, path, types=IMAGE_TYPES):
 
 def check_not_a_link(flag, folder):
     """Refuse a run folder given as a symbolic link: the project never writes through one (its files would
-    land, and --overwrite would delete, wherever it points). A trailing slash still names the link."""
-    if os.path.islink(folder.rstrip(os.sep) or folder):
+    land, and --overwrite would delete, wherever it points). `link/` and `link/.` still name the link."""
+    if names_a_link(folder):
         raise RunError(f"{flag} {folder}: is a symbolic link; give the folder itself ({os.path.realpath(folder)})")
+
+
+def check_utf8_name(flag, folder):
+    """Refuse a run folder whose full name is not valid UTF-8 (a byte such as 0xff, which Python carries as a
+    surrogate): TensorFlow's event writer cannot take such a name, and would fail after the run had started."""
+    full = os.path.abspath(folder)  # the current folder's name counts too
+    try:
+        full.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(full).decode("utf-8", "backslashreplace")
+        raise RunError(f"{flag} {shown}: its name is not valid UTF-8, which TensorFlow cannot write "
+                       "to; rename it, or choose another folder") from None
 
 
 def check_output_folder(flag, folder):
@@ -119,11 +131,11 @@ def finite(value):
 # check_memory for what really fits.
 RULES = {
     "epochs": (lambda v: whole(v) and 1 <= v <= 10**7, "must be a whole number from 1 to 10000000"),
-    "keep": (lambda v: whole(v) and 1 <= v <= 10**6, "must be at least 1"),
-    "checkpoint_every": (lambda v: whole(v) and 0 <= v <= 10**9, "must be 0 or more"),
-    "eval_every": (lambda v: whole(v) and 0 <= v <= 10**7, "must be 0 or more"),
+    "keep": (lambda v: whole(v) and 1 <= v <= 10**6, "must be from 1 to 1000000"),
+    "checkpoint_every": (lambda v: whole(v) and 0 <= v <= 10**9, "must be from 0 to 1000000000"),
+    "eval_every": (lambda v: whole(v) and 0 <= v <= 10**7, "must be from 0 to 10000000"),
     "eval_samples": (lambda v: whole(v) and 2 <= v <= 10**6, "must be from 2 to 1000000"),
-    "steps_per_epoch": (lambda v: v is None or whole(v) and 1 <= v <= 10**9, "must be at least 1"),
+    "steps_per_epoch": (lambda v: v is None or whole(v) and 1 <= v <= 10**9, "must be from 1 to 1000000000"),
     "batch_size": (lambda v: whole(v) and 2 <= v <= 2**16 and v % 2 == 0,
                    "must be an even number from 2 to 65536 (half real, half generated images)"),
     "latent_dim": (lambda v: whole(v) and 1 <= v <= 2**16, "must be from 1 to 65536"),
@@ -135,7 +147,7 @@ RULES = {
     "beta2": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1)"),
     "dropout": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1)"),
     "d_steps": (lambda v: whole(v) and 1 <= v <= 1000, "must be from 1 to 1000"),
-    "warmup_steps": (lambda v: whole(v) and 0 <= v <= 10**9, "must be 0 or more"),
+    "warmup_steps": (lambda v: whole(v) and 0 <= v <= 10**9, "must be from 0 to 1000000000"),
     "label_smoothing": (lambda v: finite(v) and 0 <= v < 0.5, "must be in [0, 0.5)"),
     "ema": (lambda v: finite(v) and 0 <= v < 1, "must be in [0, 1) (0 turns it off)"),
     "cpu_replicas": (lambda v: whole(v) and 0 <= v <= 64, "must be from 0 to 64"),

@@ -14,6 +14,8 @@ import os
 import stat
 import tempfile
 
+from machinery.safe_files import names_a_link
+
 # How each image kind starts: the only files --force may replace.
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
@@ -96,7 +98,7 @@ def image_names(folder, count):
 
 def check_new_images(flag, folder, count, force):
     """A folder for `count` single images: not a symbolic link, and none of their names taken (see --force)."""
-    if os.path.islink(folder):
+    if names_a_link(folder):  # `link/` too: its images would land in the link's target
         raise OutputError(f"{flag} {folder}: is a symbolic link; give the folder itself")
     for path in image_names(folder, count):
         check_new_file(flag, path, force)

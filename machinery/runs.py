@@ -19,9 +19,10 @@ from machinery import checkpoint, run_files, write_failures
 from machinery.safe_files import NotRegularFile, kind_of, open_regular
 from defDATA import real_images_per_step
 from scoring.features import DEFAULT_FEATURES, FEATURE_CHOICES, check_feature_spec
+from scoring.statistics import EvalError, check_enough
 from machinery import options
 from machinery.options import (RunError, add_device_arguments, check_new_config, check_not_a_link,  # noqa: F401
-                               check_numbers, check_writable_folder)  # RunError: train.py's
+                               check_numbers, check_utf8_name, check_writable_folder)  # RunError: train.py's
 
 RUN_FOLDERS = ("progress", checkpoint.CHECKPOINT_DIR, "tensorboard")  # the folders a run writes into
 WEIGHT_FILES = (checkpoint.GENERATOR_WEIGHTS, checkpoint.EMA_WEIGHTS, checkpoint.BEST_WEIGHTS,
@@ -61,6 +62,7 @@ def check_new_run_dir(run_dir, overwrite):
         if not os.path.exists(os.path.join(run_dir, "config.json")):
             raise RunError(f"--out {run_dir}: --overwrite refused, this folder does not look like a run "
                            "(no config.json)")
+        check_config_is_a_runs(run_dir)
         foreign = run_files.foreign_file(run_dir)
         if foreign:  # --overwrite removes only what this project wrote
             raise RunError(f"--out {run_dir}: --overwrite refused, {foreign} was not written by train.py "
@@ -88,6 +90,17 @@ def check_new_run_dir(run_dir, overwrite):
     if free < MIN_FREE_BYTES:
         raise RunError(f"--out {run_dir}: only {free >> 20} MB free on that disk, "
                        f"a run needs at least {MIN_FREE_BYTES >> 20} MB")
+
+
+def check_config_is_a_runs(run_dir):
+    """Refuse --overwrite of a folder whose config.json is not a run's: a file's name alone does not make
+    it this project's, and a person's own config.json is never replaced."""
+    try:
+        options.check_config_values(options.read_config(run_dir, "--out"), "config.json")
+    except RunError as error:
+        reason = str(error).split(": ", 1)[-1]  # without the path, which the message names already
+        raise RunError(f"--out {run_dir}: --overwrite refused, its config.json is not a run's ({reason}); "
+                       "move it away, or choose another --out") from None
 
 
 def lock_run_dir(run_dir):
@@ -185,27 +198,36 @@ def check_enough_images(config, count):
 
 def apply_dry_run(args):
     """--dry-run: DRY_RUN's tiny epochs, into a fresh folder in the system's temporary folder (created
-    only once every check has passed)."""
+    only once every check has passed). Checked first, before its tiny sizes replace the typed ones: a
+    refusal then names what the user typed, not --dry-run's own --batch-size."""
+    refuse_dry_run_into_a_run(args)
     args.epochs, args.steps_per_epoch = DRY_RUN["epochs"], DRY_RUN["steps_per_epoch"]
     args.batch_size = min(args.batch_size or DRY_RUN["batch_size"], DRY_RUN["batch_size"])
     args.out = args.out or os.path.join(tempfile.gettempdir(),
                                         f"gan-dry-run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
 
 
-def check_paths(args):
-    """Refuse empty paths (never "not given"), --dry-run into an existing run, and a --features file that
-    cannot be a feature network."""
-    for flag in ("data", "out", "resume", "features"):
-        if getattr(args, flag) == "":
-            raise RunError(f"--{flag}: empty path")
-    # A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume).
+def refuse_dry_run_into_a_run(args):
+    """A smoke test must never replace a trained run (--overwrite) nor add its 2 tiny epochs to one (--resume)."""
     for flag in ("overwrite", "resume"):
         if args.dry_run and getattr(args, flag):
             raise RunError(f"--dry-run: not with --{flag}; a smoke test writes a new folder, never into a run")
+
+
+def check_paths(args):
+    """Refuse empty paths (never "not given"), --dry-run into an existing run, a --features file that
+    cannot be a feature network, and --eval-samples too few for its features (where their size is known
+    before TensorFlow loads: the FID network and .tflite files)."""
+    for flag in ("data", "out", "resume", "features"):
+        if getattr(args, flag) == "":
+            raise RunError(f"--{flag}: empty path")
+    refuse_dry_run_into_a_run(args)
     if args.eval_every:
         try:
-            check_feature_spec(args.features)
-        except ValueError as error:
+            feature_size = check_feature_spec(args.features)
+            if feature_size:
+                check_enough(args.eval_samples, feature_size, "--eval-samples")
+        except (ValueError, EvalError) as error:
             raise RunError(str(error)) from None
 
 
@@ -230,6 +252,7 @@ def check_run(args, config):
     # folder (the usual tf.distribute recipe), so they never race on files.
     helper = args.strategy == "multi-worker" and not is_chief()
     check_not_a_link("--resume" if args.resume else "--out", args.resume or args.out or DEFAULT_RUN_DIR)
+    check_utf8_name("--resume" if args.resume else "--out", args.resume or args.out or DEFAULT_RUN_DIR)
     if args.resume:
         check_run_paths(args.resume)  # links and special files: refused, never written through or read
         run_dir = args.resume

@@ -31,6 +31,12 @@ def kind_of(mode):
     return "is not a regular file"
 
 
+def names_a_link(path):
+    """True when `path` names a symbolic link, however it is spelled: `link/`, `link/.` and `link/sub/..` all
+    name the link's target through the link, though os.path.islink is False for each of them."""
+    return os.path.islink(os.path.normpath(path))
+
+
 def refuse_unless_regular(path):
     """Raise NotRegularFile if `path` exists and is anything but a regular file (a link included)."""
     try:
