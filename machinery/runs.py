@@ -31,6 +31,7 @@ OUTPUT_FILES = ("config.json", "metrics.csv", "losses.png", "eval.json", *WEIGHT
 MIN_FREE_BYTES = 200 * 2**20  # a checkpoint of the classic model is ~25 MB; leave room for several
 DEFAULT_RUN_DIR = "runs/cifar10"  # train.py --out
 # --dry-run: a smoke test of every part in seconds, into a temporary folder.
+DEFAULT_EVAL_SAMPLES = 2000  # train.py --eval-every: images per score, unless the features need more
 DRY_RUN = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 32, "images": 256}
 
 
@@ -44,8 +45,9 @@ def add_run_arguments(p):
     p.add_argument("--keep", type=int, default=2, help="how many of the newest checkpoints to keep (default: 2)")
     p.add_argument("--eval-every", type=int, default=0,
                    help="every N epochs, score the generator (Fréchet distance) into metrics.csv (default: 0, never)")
-    p.add_argument("--eval-samples", type=int, default=2000,
-                   help="generated and real images per score; more is steadier but slower (default: 2000)")
+    p.add_argument("--eval-samples", type=int,
+                   help="generated and real images per score; more is steadier but slower (default: "
+                   f"{DEFAULT_EVAL_SAMPLES}, or one more than the features when they are more: 2049 for inception)")
     p.add_argument("--features", default=DEFAULT_FEATURES,
                    help=f"feature network for --eval-every: {FEATURE_CHOICES} (default: {DEFAULT_FEATURES})")
     add_device_arguments(p)
@@ -225,6 +227,8 @@ def check_paths(args):
     if args.eval_every:
         try:
             feature_size = check_feature_spec(args.features)
+            if args.eval_samples is None:  # a Fréchet distance needs more images than features
+                args.eval_samples = max(DEFAULT_EVAL_SAMPLES, (feature_size or 0) + 1)
             if feature_size:
                 check_enough(args.eval_samples, feature_size, "--eval-samples")
         except (ValueError, EvalError) as error:

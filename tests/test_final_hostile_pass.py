@@ -159,3 +159,20 @@ def test_ctrl_c_is_one_line_not_a_traceback(real_archive, tmp_path, script):
     output = "".join(process.communicate(timeout=120))
     assert process.returncode == 130 and "Traceback" not in output, output[-1500:]
     assert output.strip().splitlines()[-1] == "stopped (Ctrl-C)", output[-500:]
+
+
+def test_eval_every_works_with_the_default_features_and_samples():
+    """--eval-every 1 alone was refused: the default 2,000 samples are too few for the default FID
+    network's 2,048 features. The default is now 2,000, or one more than the features when that is more."""
+    import train
+
+    args = train.parse_args(["--eval-every", "1"])
+    runs.check_paths(args)  # the FID network's size is known without loading it
+    assert args.eval_samples == 2049
+    if os.path.exists(MOBILENET):  # 1,024 features: 2,000 are enough
+        args = train.parse_args(["--eval-every", "1", "--features", MOBILENET])
+        runs.check_paths(args)
+        assert args.eval_samples == runs.DEFAULT_EVAL_SAMPLES
+    args = train.parse_args(["--eval-every", "1", "--eval-samples", "3000"])
+    runs.check_paths(args)
+    assert args.eval_samples == 3000  # typed: kept
