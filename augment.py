@@ -33,15 +33,21 @@ probability p that it tunes as it trains:
     D is overfitting. (How r_t is read from the step's statistics: see
     `overfitting_signal`.)
   * Every ADA_INTERVAL steps, p moves a fixed amount up when the interval's
-    mean r_t is above ADA_TARGET (0.6, the paper's) and down when it is below,
+    mean r_t is above ADA_TARGET (0.6, the paper's: D calls 80 % of the real
+    images real) and down when it is below,
     clipped to [0, 1]. So p starts at 0, rises while D is too sure, and settles
     where D is as unsure as the target asks; on a large set it stays near 0.
   * Each transform of the pipeline acts on each image independently, with
     probability p. Why this does not leak: while p < 1, the untransformed image
     stays the most likely outcome of every transform (a rotation by 0 degrees
     is likelier than by 90, 180 or 270), so the only way G can match the
-    augmented real images is to match the real images themselves. In practice
-    the paper found p up to about 0.8 safe; on small sets it settles well below.
+    augmented real images is to match the real images themselves. That is the
+    theory; in practice, as p nears 1 the untransformed image is only barely the
+    likeliest, D can hardly tell G's rotated or shifted images from the augmented
+    real ones, and G may drift there (the paper saw generated images come out
+    rotated once p passed about 0.8, and no leak below). p is not capped here:
+    if augment_p (metrics.csv, TensorBoard) climbs past 0.8, look for turned,
+    shifted or cut-out images in the grids; the set is then very small for a GAN.
 The pipeline (ADA_PIPELINE, in the paper's order): x-flip, rotation by a
 multiple of 90 degrees, integer translation, brightness, saturation and
 contrast, cutout. Of the paper's 18 transforms this leaves out: isotropic and
