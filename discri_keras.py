@@ -94,10 +94,14 @@ def define_discriminator(architecture, width, dropout, spectral_norm, loss, augm
     # every channel count: the default preset's 0.5 halves them (32x32x32 first, 4x4x128 last, for classic).
     # Bigger images (--image-size) get one more halving block per doubling, first, with the first block's
     # filters: 64x64 images become 32x32x64 after it, 128x128 ones 64x64x64 and then 32x32x64, and the
-    # network goes on as for 32x32 images. The last features are always 4x4.
+    # network goes on as for 32x32 images. Why first: there it brings the bigger image down to the size
+    # the 32x32 network works at, so everything after it, down to the 4x4 features and the Dense layer
+    # (and class projection) that reads them, is that network unchanged; and its few filters (64) sit
+    # where the feature maps are largest and each filter costs the most. gene_keras.py grows at its
+    # image end, last, for the same reasons.
     more = [64] * extra_blocks(image_size)
-    images = keras.Input(shape=(image_size, image_size, 3), name="images")       # 32x32x3
-    x = DiffAugment(augment, name=LAYER_NAME)(images) if augment else images  # 32x32x3
+    images = keras.Input(shape=(image_size, image_size, 3), name="images")       # 32x32x3 (or 64x64x3, 128x128x3)
+    x = DiffAugment(augment, name=LAYER_NAME)(images) if augment else images  # the same shape
     if architecture == "classic":
         x = layers.LeakyReLU(0.2)(weighted(layers.Conv2D(scaled(64, width), 3, padding="same"))(x))   # 32x32x64
         for filters in more + [128, 128, 256]:  # 16x16x128, 8x8x128, 4x4x256

@@ -3,8 +3,9 @@ colour image out (64x64 or 128x128 with train.py --image-size).
 
 It runs the discriminator's recipe backwards: a Dense layer makes a small 4x4
 feature map, and three stride-2 transposed convolutions double its size to
-8x8, 16x16 and 32x32 (one more for 64x64, two more for 128x128). The last layer is a 3x3 convolution to three colour
-channels with tanh, so every pixel lies in [-1, 1]: the same range that
+8x8, 16x16 and 32x32 (one more for 64x64, two more for 128x128). The last
+layer is a 3x3 convolution to three colour channels with tanh, so every pixel
+lies in [-1, 1]: the same range that
 `defDATA.scale_images` gives the real images (see there why this matters).
 
 Two architectures, matching discri_keras.py:
@@ -19,8 +20,9 @@ BatchNorm is safe here, unlike in the discriminator: the generator is never
 frozen while it trains, so it always uses the current batch's statistics.
 
 `conditional` (train.py --conditional) adds a second input, the class to draw
-(0-9 for CIFAR-10, defDATA.CLASS_NAMES; one per class subfolder of an image folder), which reaches the network through learned
-vectors, one per class (keras.layers.Embedding):
+(0-9 for CIFAR-10, defDATA.CLASS_NAMES; one per class subfolder of an image
+folder), which reaches the network through learned vectors, one per class
+(keras.layers.Embedding):
   * without batch norm, the class's vector is concatenated with the noise, so
     the first layer sees both and every later layer inherits the class;
   * with batch norm, every normalization takes its gain and bias from the
@@ -85,6 +87,8 @@ def define_generator(latent_dim, width, architecture, batch_norm, conditional, i
         channels, activation = [512, 256, 128, 64], layers.ReLU
     # Bigger images need more doublings: one more block per doubling of the size, each with the last
     # block's filters (the extra blocks work at the largest sizes, where every filter costs the most).
+    # Last, so that from the noise to 32x32 this is the 32x32 network unchanged (discri_keras.py adds its
+    # blocks first, at its image end, for the same reasons).
     channels = [scaled(c, width) for c in channels + channels[-1:] * extra_blocks(image_size)]
 
     def normalized(x, classes):
