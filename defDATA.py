@@ -16,7 +16,7 @@ Three ways to get the images (`load_data`):
     keras.utils.image_dataset_from_directory (photos/cat/, photos/dog/: a
     --conditional run draws the class you name). Each picture becomes RGB,
     its largest centred square, resized to --image-size (32, 64 or 128).
-    Decoding is slow, so it is done once and the pixels are cached on disk.
+    Decoding is slow, so it is done once and cached (datafiles/image_cache.py).
 
 CIFAR-10's batch files are Python pickles. Unpickling can run arbitrary code,
 so they are read by datafiles/safe_pickle.py, which builds plain integer arrays
@@ -68,8 +68,8 @@ def resize_images(images_uint8, size):
 
     Pillow's bicubic filter widens with the scale, so a shrunk image is averaged, not aliased, and an
     enlarged one is smooth. Images already size x size are returned as they are (the same array).
-    Callers crop to a square first: an oblong image would be stretched. Upscaling CIFAR-10's 32x32
-    images adds no detail: --image-size 64 or 128 on CIFAR-10 is for trying the bigger networks.
+    For CIFAR-10, square already (a folder's pictures: datafiles/image_decoding.py crops and resizes them).
+    Upscaling its 32x32 images adds no detail: --image-size 64 or 128 on CIFAR-10 is for trying the networks.
     """
     images_uint8 = np.asarray(images_uint8)
     if images_uint8.ndim != 4 or images_uint8.shape[3] != 3 or images_uint8.dtype != np.uint8:

@@ -10,6 +10,9 @@ take, and always in the same way, so a resumed run sees the very same pixels:
   * square: the largest centred square is kept (the longer side loses equal strips at both ends),
     then resized to the run's size with Lanczos filtering, which averages the pixels each output
     pixel covers (antialiasing: a plain subsampling of a photo shows jagged edges and moiré).
+    Cropped first because the networks make square images: squeezing a whole oblong photo into a
+    square would stretch every face and object, and padding it would add borders; either way G
+    would learn to draw the distortion. A crop only loses the edges, where subjects rarely are.
     A large JPEG is decoded at a reduced scale first (Pillow's draft), never below that size;
   * only the first frame of an animated GIF or WebP.
 A file can be anything: it is opened only if it is a regular file of at most MAX_FILE_BYTES
