@@ -52,9 +52,9 @@ CLASSIC = {
     "flip": False,            # random left-right mirroring of real images
     # The data and the machine: no preset changes these.
     "seed": 0,                # weights, data order, flips, dropout and noise all follow it
-    "classes": None,          # a list of class numbers to train on; None = all ten
+    "classes": None,          # a list of class numbers to train on; None = all of them
     "steps_per_epoch": None,  # cut each epoch to this many steps; None = the whole data set
-    "data": None,             # CIFAR-10 archive or folder; None = the official archive, downloaded once
+    "data": None,             # CIFAR-10 archive or folder, or a folder of pictures; None = CIFAR-10 downloaded
     "image_size": 32,         # images are image_size x image_size pixels: 32, 64 or 128 (defDATA.IMAGE_SIZES)
     "class_names": None,      # the class names, set from the data; None = CIFAR-10's ten (defDATA.CLASS_NAMES)
     "precision": "auto",      # float32 | bfloat16 | float16, or auto: chosen for the machine (devices.py)

@@ -1,8 +1,8 @@
-"""Train a GAN on CIFAR-10 with Keras 3: python train.py [--preset NAME] [--data PATH] [--out RUN_DIR] ...
+"""Train a GAN on CIFAR-10, or your own pictures, with Keras 3: python train.py [--preset NAME] [--data PATH] ...
 
 Read it top to bottom: main() is the whole recipe, in order, and each function after it zooms in.
   1. The options: a preset from presets.py, with any flag typed on top.
-  2. The data: CIFAR-10's training images (defDATA.py).
+  2. The data: CIFAR-10's training images, or a --data folder of pictures (defDATA.py).
   3. The networks (build_networks): G (gene_keras.py) and D (discri_keras.py),
      and the stacked model gan = D(G(z)) through which G learns (defGAN.py).
   4. The loop (train): every step (train_step) trains D on real and generated
@@ -227,7 +227,8 @@ def train_generator_step(gan, discriminator, noise, classes=None):
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(description="Train a GAN on CIFAR-10 with Keras 3 train_on_batch.")
+    p = ArgumentParser(description="Train a GAN on CIFAR-10, or a folder of your own pictures, with Keras 3 "
+                       "train_on_batch.")
     p.add_argument("--data", help="cifar-10-python.tar.gz or cifar-10-batches-py/ folder, or a folder of your "
                    "own pictures (png, jpg, bmp, gif, webp; its subfolders are classes) "
                    "(default: CIFAR-10's official archive, downloaded once into ~/.keras/datasets)")
