@@ -46,8 +46,9 @@ probability p that it tunes as it trains:
     likeliest, D can hardly tell G's rotated or shifted images from the augmented
     real ones, and G may drift there (the paper saw generated images come out
     rotated once p passed about 0.8, and no leak below). p is not capped here:
-    if augment_p (metrics.csv, TensorBoard) climbs past 0.8, look for turned,
-    shifted or cut-out images in the grids; the set is then very small for a GAN.
+    if it climbs past 0.8 (augment_p in metrics.csv, augmentation/p in
+    TensorBoard), look for turned, shifted or cut-out images in the grids; the
+    set is then very small for a GAN.
 The pipeline (ADA_PIPELINE, in the paper's order): x-flip, rotation by a
 multiple of 90 degrees, integer translation, brightness, saturation and
 contrast, cutout. Of the paper's 18 transforms this leaves out: isotropic and
