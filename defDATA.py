@@ -263,47 +263,35 @@ def make_dataset(images, batch_size, seed, epoch=0, flip=False, skip_batches=0, 
     resumed in the middle of an epoch can rebuild the very same batches and
     skip the ones it already trained on (`skip_batches`). With `classes` (each
     image's class number, for a conditional GAN) it yields (images, classes).
-    `images` too large for memory come as a memory map (load_data): then the
-    image numbers are shuffled instead, and each batch read from the file;
-    the same seed gives the same batches either way.
+    `images` is a numpy array, or a memory map of the cache file for a folder
+    too large for memory (load_data); each batch is read from it as needed.
     """
     import tensorflow as tf
 
     epoch_seed = seed * 100_003 + epoch  # a distinct, reproducible seed per epoch
-    on_disk = isinstance(images, np.memmap)
-    if on_disk:  # the image numbers, to read each batch's images by
-        dataset = tf.data.Dataset.range(len(images))
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices(images if classes is None else (images, classes.astype(np.int32)))
-    # A new order each epoch comes from epoch_seed (this dataset is rebuilt every epoch); the buffer holds
-    # the whole data set. The order depends on the seed and the count only, not on what is shuffled.
-    dataset = dataset.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
+    # Shuffle image *numbers*, not images: the shuffle buffer holds the whole data set, and as numbers it
+    # takes 8 bytes an image instead of a second copy of every pixel. A new order each epoch comes from
+    # epoch_seed (this dataset is rebuilt every epoch); it depends on the seed and the count only.
+    dataset = tf.data.Dataset.range(len(images)).shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
     # drop_remainder keeps every batch the same shape, so Keras traces once.
     dataset = dataset.batch(batch_size, drop_remainder=True).enumerate()
+    class_numbers = None if classes is None else classes.astype(np.int32)
 
-    def read(batch):
-        """One batch of image numbers -> (images, classes or None), from the memory map."""
-        batch_images = tf.numpy_function(lambda numbers: rows_of(images, numbers), [batch], tf.uint8)
-        batch_images.set_shape((batch_size,) + images.shape[1:])
-        return batch_images, None if classes is None else tf.gather(classes.astype(np.int32), batch)
-
-    def prepare(batch_index, batch):
-        if on_disk:
-            batch, batch_classes = read(batch)
-        else:
-            batch, batch_classes = batch if classes is not None else (batch, None)
+    def prepare(batch_index, numbers):
+        batch = tf.numpy_function(lambda chosen: rows_of(images, chosen), [numbers], tf.uint8)  # uint8 pixels
+        batch.set_shape((batch_size,) + images.shape[1:])
         batch = scale_images(batch)
         if flip:  # a mirrored horse is still a horse: free extra data
             batch = tf.image.stateless_random_flip_left_right(
                 batch, seed=tf.stack([tf.cast(epoch_seed, tf.int64), batch_index]))
-        return batch if classes is None else (batch, batch_classes)
+        return batch if classes is None else (batch, tf.gather(class_numbers, numbers))
 
     dataset = dataset.skip(skip_batches).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def rows_of(images, numbers):
-    """images[numbers], read from a memory map in file order (faster on disk), returned in `numbers`' order."""
+    """images[numbers], read in file order (faster from a memory map on disk), returned in `numbers`' order."""
     order = np.argsort(numbers)
     batch = np.empty((len(numbers),) + images.shape[1:], np.uint8)
     batch[order] = images[numbers[order]]
