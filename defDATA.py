@@ -66,9 +66,9 @@ def class_names(config):
 def resize_images(images_uint8, size):
     """uint8 images [N, H, W, 3] -> uint8 [N, size, size, 3], each resized once with antialiasing.
 
-    Pillow's bicubic filter widens with the scale, so a shrunk image is averaged, not aliased, and an
-    enlarged one is smooth. Images already size x size are returned as they are (the same array).
-    For CIFAR-10, square already (a folder's pictures: datafiles/image_decoding.py crops and resizes them).
+    The same resizing as a folder's pictures get (datafiles/image_decoding.square: Lanczos, whose filter
+    widens with the scale, so a shrunk image is averaged, not aliased, and an enlarged one is smooth).
+    Images already size x size are returned as they are (the same array). For CIFAR-10, square already.
     Upscaling its 32x32 images adds no detail: --image-size 64 or 128 on CIFAR-10 is for trying the networks.
     """
     images_uint8 = np.asarray(images_uint8)
@@ -77,11 +77,13 @@ def resize_images(images_uint8, size):
                          f"{list(images_uint8.shape)}")
     if images_uint8.shape[1:3] == (size, size):
         return images_uint8
-    from PIL import Image  # Pillow: matplotlib depends on it
+    from PIL import Image
+
+    from datafiles.image_decoding import square
 
     resized = np.empty((len(images_uint8), size, size, 3), np.uint8)
     for index, image in enumerate(images_uint8):
-        resized[index] = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+        resized[index] = square(Image.fromarray(image), size)
     return resized
 
 # ---------------------------------------------------------------------------
