@@ -35,6 +35,7 @@ TRAIN = [
     ("--dropout", NEW + ["--dropout", "1"], "--dropout 1.0: must be in [0, 1)"),
     ("--label-smoothing", NEW + ["--label-smoothing", "0.5"], "--label-smoothing 0.5: must be in [0, 0.5)"),
     ("--augment", NEW + ["--augment", "zoom"], "--augment zoom: unknown augmentation zoom"),
+    ("--image-size", NEW + ["--image-size", "48"], "argument --image-size: invalid choice: 48"),
     ("--lr", NEW + ["--lr", "inf"], "argument --lr: 'inf' is not a finite number"),
     ("--lr-d", NEW + ["--lr-d", "-1"], "--lr-d -1.0: must be positive"),
     ("--lr-g", NEW + ["--lr-g", "0"], "--lr-g 0.0: must be positive"),
