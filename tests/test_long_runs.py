@@ -130,7 +130,9 @@ def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path
     rng = np.random.default_rng(0)
     for kill in range(20):
         # A checkpoint every step makes many kills land while one is being written.
-        process = start_training(real_archive, run_dir, "--resume", run_dir, "--epochs", "30",
+        # --epochs far beyond what 20 kills allow: a fast machine finished 30 epochs (120 steps) mid-test,
+        # and the next resume, of a finished run, rightly ended at once.
+        process = start_training(real_archive, run_dir, "--resume", run_dir, "--epochs", "100000",
                                  "--checkpoint-every", "1")
         if kill % 2:  # during start-up or the first steps (start-up alone takes seconds on 2 busy cores)
             time.sleep(rng.uniform(3.0, 12.0))
@@ -148,11 +150,12 @@ def test_sigkill_at_many_moments_never_corrupts(real_archive, straight, tmp_path
         assert found[1]["step"] >= last_step, "a kill lost work that had been checkpointed"
         last_step = found[1]["step"]
     assert last_step > 4, "the kills never let training progress"
-    # 31: one more epoch than the killed runs asked for, which may all have finished.
-    result = run_script("train.py", "--resume", run_dir, "--epochs", "31", "--data", real_archive)
+    # The killed runs' last checkpoint may fall inside an epoch: finish it and one more.
+    epochs = last_step // 4 + 2  # 4 steps an epoch (STEPS)
+    result = run_script("train.py", "--resume", run_dir, "--epochs", str(epochs), "--data", real_archive)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not glob.glob(os.path.join(run_dir, "**", ".tmp-*"), recursive=True)
-    assert [int(r["epoch"]) for r in metric_rows(run_dir)] == list(range(1, 32))
+    assert [int(r["epoch"]) for r in metric_rows(run_dir)] == list(range(1, epochs + 1))
 
 
 def damage(run_dir, step, how):
