@@ -25,6 +25,9 @@ STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"
 ADA_STAT = "augment_p"  # --augment ada's augmentation probability p (augment.py); metrics.csv: the epoch's mean
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + [ADA_STAT, "fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
+# The plot is redrawn after every epoch; a line per epoch would make it grow with the run (a small folder of
+# pictures has epochs of a few steps, thousands a night). Beyond this many epochs none are marked.
+EPOCH_LINES = 50
 def write_metrics(run_dir, history):
     """Rewrite metrics.csv (atomically) from the in-memory history."""
     text = io.StringIO()
@@ -50,7 +53,9 @@ def plot_losses(curve, history, loss, path):
     for key in ("d_loss_real", "d_loss_fake", "g_loss"):
         axes[0].plot(steps, [point[key] for point in points], label=key)
     axes[0].set_ylabel(f"loss (--loss {loss}, losses.py)")
-    axes[0].set_title(f"averages over {CURVE_EVERY} steps; dotted lines mark epochs" if curve else "epoch averages")
+    marked = history if len(history) <= EPOCH_LINES else []
+    axes[0].set_title(f"averages over {CURVE_EVERY} steps" + ("; dotted lines mark epochs" if marked else "")
+                      if curve else "epoch averages")
     for key in ("d_acc_real", "d_acc_fake"):
         axes[1].plot(steps, [point[key] for point in points], label=key)
     if points and all(ADA_STAT in point for point in points):  # --augment ada: p beside the accuracy it follows
@@ -60,7 +65,7 @@ def plot_losses(curve, history, loss, path):
         axes[2].plot([row["step"] for row in scored], [float(row["fd"]) for row in scored], marker="o", label="fd")
         axes[2].set_ylabel("Fréchet distance (lower is better)")
     for panel in axes:
-        for row in history:
+        for row in marked:
             panel.axvline(row["step"], color="grey", linestyle=":", linewidth=0.8)
         panel.legend(loc="best")
     axes[-1].set_xlabel("training step")
