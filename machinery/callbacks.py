@@ -30,6 +30,9 @@ from machinery.progress import save_grid
 from machinery.progress import write_metrics
 
 NAN_EXIT_CODE = 3
+# losses.png takes about 0.4 s to draw; a small folder's epoch a few seconds. metrics.csv, with the same
+# numbers, is written after every epoch; the plot at most this often, and at the end (or a stop).
+PLOT_EVERY_SECONDS = 60
 
 
 def log(message):
@@ -119,6 +122,7 @@ class TrainingRecord(keras.callbacks.Callback):
         state = state or {"epoch_sums": {}, "history": [], "window_sums": {}, "window_steps": 0, "curve": []}
         self.epoch_sums, self.history = state["epoch_sums"], state["history"]  # this epoch's sums; one row per epoch
         self.window_sums, self.window_steps, self.curve = state["window_sums"], state["window_steps"], state["curve"]
+        self.plotted, self.plotted_rows = 0.0, None  # when losses.png was last drawn, and from how many rows
 
     def state(self):
         return {"epoch_sums": self.epoch_sums, "history": self.history, "window_sums": self.window_sums,
@@ -153,12 +157,18 @@ class TrainingRecord(keras.callbacks.Callback):
         for warning in training_warnings(row, logs["grid"], groups=len(logs["row_names"] or [""])):
             log(f"  warning: {warning}")
         write_metrics(self.run_dir, self.history)
-        self.save_plot()
+        if time.time() - self.plotted >= PLOT_EVERY_SECONDS:
+            self.save_plot()
         logs["row"] = row
+
+    def on_train_end(self, logs=None):
+        if self.history and self.plotted_rows != len(self.history):
+            self.save_plot()
 
     def save_plot(self):
         checkpoint.atomic_save(os.path.join(self.run_dir, "losses.png"),
                                lambda temporary: plot_losses(self.curve, self.history, self.loss, temporary))
+        self.plotted, self.plotted_rows = time.time(), len(self.history)
 
 
 def tensorboard_tags(stats):
