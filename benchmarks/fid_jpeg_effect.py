@@ -45,8 +45,11 @@ def jpeg_copies(npz_path):
     return np.stack(images)
 
 
-def features(model, pixels, batch=32):
-    return np.concatenate([np.asarray(model.predict_on_batch(pixels[i:i + batch].astype(np.float32)))
+def features(network, pixels, batch=32):
+    """The FID network's 2048 features of uint8 images, as evaluate.py computes them (from [-1, 1] images)."""
+    from defDATA import scale_images
+
+    return np.concatenate([network(scale_images(pixels[i:i + batch]))[0]
                            for i in range(0, len(pixels), batch)]).astype(np.float64)
 
 
@@ -54,14 +57,13 @@ def main():
     args = parse_args()
     from defDATA import load_cifar10
     from scoring.scores import frechet_distance
-    from scoring.fid_inception import build_fid_inception, find_layers
-    from scoring.torchscript_weights import read_torchscript
+    from scoring.fid_weights import FIDInceptionFeatures
 
     mini = os.path.join(args.shared, "cifar10-mini", "cifar-10-python.tar.gz")
     exact = np.concatenate([load_cifar10(mini, "train")[0], load_cifar10(mini, "test")[0]])
     jpeg = jpeg_copies(os.path.join(args.shared, "cifar10-full", "cifar10_jpeg_q75.npz"))
     print(f"{len(exact)} images; mean |exact - JPEG| {np.abs(exact.astype(int) - jpeg).mean():.2f} / 255", flush=True)
-    model = build_fid_inception(find_layers(read_torchscript(args.pt)))
+    model = FIDInceptionFeatures(args.pt)  # converted from the .pt file once, then cached
     started = time.time()
     a, b = features(model, exact), features(model, jpeg)
     fid = frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
