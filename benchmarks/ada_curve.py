@@ -14,23 +14,30 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from machinery.options import ArgumentParser, one_line  # noqa: E402  one line for a mistake
+from machinery.output_files import OutputError, check_new_file, write_new_file  # noqa: E402
+from machinery.safe_files import open_regular  # noqa: E402  no link, no FIFO
 
 
 def read_rows(run_dir):
     """metrics.csv's rows as dicts of strings; a run without one is a one-line error."""
     path = os.path.join(run_dir, "metrics.csv")
     try:
-        with open(path, encoding="utf-8") as file_object:
+        with open(open_regular(path), encoding="utf-8") as file_object:
             return list(csv.DictReader(file_object))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        sys.exit(one_line(f"{path}: unreadable ({getattr(error, 'strerror', None) or error})"))
+        sys.exit(one_line(f"error: {path}: unreadable ({getattr(error, 'strerror', None) or error})"))
 
 
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="train.py run folders (with and without --augment ada)")
     p.add_argument("--out", default="ada_curve.png", help="the PNG to write (default: ada_curve.png)")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an existing image (default: off)")
     args = p.parse_args()
+    try:
+        check_new_file("--out", args.out, args.force)  # before any work: never a user's file, never a link
+    except OutputError as error:
+        sys.exit(one_line(f"error: {error}"))
     import matplotlib
     matplotlib.use("Agg")  # draw to a file; no display needed
     import matplotlib.pyplot as plt
@@ -48,7 +55,11 @@ def main():
     for panel in (top, bottom):
         panel.legend(loc="best")
     figure.tight_layout()
-    figure.savefig(args.out, format="png", dpi=80)
+    try:
+        write_new_file("--out", args.out, lambda temporary: figure.savefig(temporary, format="png", dpi=80),
+                       args.force)
+    except (OutputError, OSError) as error:
+        sys.exit(one_line(f"error: {error}"))
     print(f"wrote {args.out}")
 
 

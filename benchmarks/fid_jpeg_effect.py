@@ -63,9 +63,9 @@ def main():
     exact = np.concatenate([load_cifar10(mini, "train")[0], load_cifar10(mini, "test")[0]])
     jpeg = jpeg_copies(os.path.join(args.shared, "cifar10-full", "cifar10_jpeg_q75.npz"))
     print(f"{len(exact)} images; mean |exact - JPEG| {np.abs(exact.astype(int) - jpeg).mean():.2f} / 255", flush=True)
-    model = FIDInceptionFeatures(args.pt)  # converted from the .pt file once, then cached
+    network = FIDInceptionFeatures(args.pt)  # converted from the .pt file once, then cached
     started = time.time()
-    a, b = features(model, exact), features(model, jpeg)
+    a, b = features(network, exact), features(network, jpeg)
     fid = frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
     print(f"FID(exact, JPEG copies of the same images), N = {len(exact)} each: {fid:.3f} "
           f"({2 * len(exact) / (time.time() - started):.1f} img/s)")

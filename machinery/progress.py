@@ -25,9 +25,11 @@ STAT_NAMES = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"
 ADA_STAT = "augment_p"  # --augment ada's augmentation probability p (augment.py); metrics.csv: the epoch's mean
 METRIC_COLUMNS = ["epoch", "step"] + STAT_NAMES + [ADA_STAT, "fd", "seconds", "it_per_s"]
 CURVE_EVERY = 20  # steps averaged into one point of the loss plot: smooth, yet detailed within an epoch
-# The plot is redrawn after every epoch; a line per epoch would make it grow with the run (a small folder of
-# pictures has epochs of a few steps, thousands a night). Beyond this many epochs none are marked.
+# A line per epoch would make the plot grow with the run (a small folder of pictures has epochs of a few
+# steps, thousands a night). Beyond this many epochs none are marked.
 EPOCH_LINES = 50
+
+
 def write_metrics(run_dir, history):
     """Rewrite metrics.csv (atomically) from the in-memory history."""
     text = io.StringIO()

@@ -1,7 +1,7 @@
 """The loss plot (losses.png) is redrawn as a run goes. On a small folder of pictures an epoch is a few
-steps, so a night's run has thousands of epochs: the plot must not grow with them, nor be redrawn each time. It drew a dotted line per
-epoch in each panel, and at epoch 500 of a 500-image folder redrawing it took longer than the epoch's
-training (2-core AMD EPYC: 1.5 s of 3.5 s per epoch spent outside training)."""
+steps, so a night's run has thousands of epochs: the plot must not grow with them, nor be redrawn each
+time. It drew a dotted line per epoch in each panel, and at epoch 500 of a 500-image folder 1.5 s of each
+3.5 s epoch went outside training (2-core AMD EPYC)."""
 import matplotlib.axes
 import pytest
 
@@ -67,3 +67,23 @@ def test_the_loss_plot_is_redrawn_at_most_once_a_minute_and_at_the_end(tmp_path,
     assert drawn == [1, 3, 4]  # the end (or a stop) draws every epoch
     record.on_train_end()
     assert drawn == [1, 3, 4]  # nothing new: not drawn again
+
+
+def test_ada_curve_plots_runs_and_never_replaces_a_users_file(tmp_path):
+    """benchmarks/ada_curve.py: p and D's real accuracy from metrics.csv; an existing non-image --out or a
+    link is refused in one line, untouched."""
+    from conftest import run_script
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,step,d_acc_real,augment_p\n1,15,0.9,0.01\n2,30,0.8,0.02\n")
+    diary = tmp_path / "diary.png"
+    diary.write_text("my notes")
+    (tmp_path / "link.png").symlink_to(diary)
+    for out in ("diary.png", "link.png"):
+        result = run_script("benchmarks/ada_curve.py", str(run), "--out", str(tmp_path / out), "--force")
+        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert diary.read_text() == "my notes"
+    result = run_script("benchmarks/ada_curve.py", str(run), "--out", str(tmp_path / "curve.png"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")

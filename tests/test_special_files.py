@@ -30,7 +30,8 @@ def test_a_huge_config_json_is_refused_unread(tmp_path):
 def test_a_config_json_still_reads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"latent_dim": 8}))
     # A run from before --conditional and --image-size reads as the 32x32 unconditional CIFAR-10 run it was.
-    assert read_config(str(tmp_path)) == {"latent_dim": 8, "conditional": False, "image_size": 32, "class_names": None}
+    expected = {"latent_dim": 8, "conditional": False, "image_size": 32, "class_names": None}
+    assert read_config(str(tmp_path)) == expected
 
 
 def test_the_write_probe_never_writes_through_a_symbolic_link(tmp_path):
